@@ -1,0 +1,69 @@
+"""The original project's extra ``lm-eval run`` flags, added to stock lm-eval's parser."""
+
+from __future__ import annotations
+
+import argparse
+from types import ModuleType
+
+from lm_eval_patches.settings import RUN_OPTIONS
+
+FLAG_NAMES = ("pass_multimodal_args_to_chat_history", "replace_videos_with_images_amount")
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add our flags to an ``lm-eval run`` parser."""
+    group = parser.add_argument_group("MERA multimodal (mera-multimodal)")
+    group.add_argument(
+        "--pass_multimodal_args_to_chat_history",
+        action="store_true",
+        default=False,
+        help="Send media inside the chat messages, at their placeholders (needs "
+        "--apply_chat_template). Used by chat and API backends.",
+    )
+    group.add_argument(
+        "--replace_videos_with_images_amount",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Turn each video into N uniformly sampled frames sent as images "
+        "(for image-only backends).",
+    )
+
+
+def take_flags(args: argparse.Namespace) -> None:
+    """Move our flags from the namespace into RUN_OPTIONS, before lm-eval validates it."""
+    passed = bool(getattr(args, "pass_multimodal_args_to_chat_history", False))
+    amount = getattr(args, "replace_videos_with_images_amount", None)
+    for name in FLAG_NAMES:
+        if hasattr(args, name):
+            delattr(args, name)
+    if passed and not getattr(args, "apply_chat_template", False):
+        raise SystemExit(
+            "--pass_multimodal_args_to_chat_history needs --apply_chat_template: media are "
+            "placed inside chat messages."
+        )
+    if amount is not None and amount < 1:
+        raise SystemExit("--replace_videos_with_images_amount must be a positive integer")
+    RUN_OPTIONS.pass_multimodal_args_to_chat_history = passed
+    RUN_OPTIONS.replace_videos_with_images_amount = amount
+
+
+def install_run_flags(run_module: ModuleType) -> None:
+    """Patch ``lm_eval._cli.run.Run`` so ``lm-eval run`` accepts and consumes our flags."""
+    run_cls = run_module.Run
+    if getattr(run_cls, "_mera_flags_installed", False):
+        return
+    original_add_args = run_cls._add_args
+    original_execute = run_cls._execute
+
+    def _add_args(self) -> None:
+        original_add_args(self)
+        add_flags(self._parser)
+
+    def _execute(args: argparse.Namespace) -> None:
+        take_flags(args)
+        original_execute(args)
+
+    run_cls._add_args = _add_args
+    run_cls._execute = staticmethod(_execute)
+    run_cls._mera_flags_installed = True

@@ -1,0 +1,65 @@
+"""MIME sniffing from the first bytes of a file: never assume a format from a name."""
+
+from __future__ import annotations
+
+_EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/bmp": "bmp",
+    "image/tiff": "tiff",
+    "audio/wav": "wav",
+    "audio/flac": "flac",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+    "video/x-msvideo": "avi",
+}
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """Return the MIME type that the bytes' signature shows, or None when unknown."""
+    head = data[:64]
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head.startswith(b"BM"):
+        return "image/bmp"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if head.startswith(b"RIFF") and len(head) >= 12:
+        return {b"WEBP": "image/webp", b"WAVE": "audio/wav", b"AVI ": "video/x-msvideo"}.get(
+            head[8:12]
+        )
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        # EBML: the DocType says WebM or Matroska; it sits within the first few dozen bytes.
+        return "video/webm" if b"webm" in data[:256] else "video/x-matroska"
+    return None
+
+
+def extension_for(mime: str | None) -> str:
+    """File extension for a MIME type ("bin" when unknown)."""
+    return _EXTENSIONS.get(mime or "", "bin")
+
+
+def kind_of(mime: str | None) -> str | None:
+    """"image", "audio" or "video" for a MIME type."""
+    if not mime:
+        return None
+    major = mime.split("/", 1)[0]
+    return major if major in ("image", "audio", "video") else None

@@ -1,0 +1,174 @@
+"""MediaRef: a lazy, content-hashed reference to one image, audio clip or video.
+
+Requests carry MediaRefs instead of decoded media, so building requests for a 7,000-image task
+costs almost nothing and logged samples name media by the hash of their source bytes. A MediaRef
+is a ``dict`` of JSON-safe facts (kind, sha256, mime, name), so lm-eval's sample logging and
+request hashing serialise it as-is without touching pixels; the bytes come from ``loader`` only
+when a backend asks for a concrete form.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lm_eval_patches.media.errors import MediaError
+from lm_eval_patches.media.mime import extension_for, sniff_mime
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+BytesLoader = Callable[[], bytes]
+
+
+class MediaRef(dict):
+    """Lazy media reference; equal and hashable by kind and content hash."""
+
+    def __init__(
+        self,
+        kind: str,
+        sha256: str,
+        mime: str | None,
+        name: str | None,
+        loader: BytesLoader,
+        where: str | None = None,
+    ) -> None:
+        super().__init__(kind=kind, sha256=sha256, mime=mime, name=name)
+        self._loader = loader
+        self.where = where
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_bytes(
+        cls, kind: str, data: bytes, name: str | None = None, where: str | None = None
+    ) -> MediaRef:
+        """A reference to bytes already in memory (hashes them once)."""
+        return cls(
+            kind, hashlib.sha256(data).hexdigest(), sniff_mime(data), name, lambda: data, where
+        )
+
+    @classmethod
+    def from_file(cls, kind: str, path: str | os.PathLike, where: str | None = None) -> MediaRef:
+        """A reference to a file on disk (read once to hash and sniff)."""
+        p = Path(path)
+        data = p.read_bytes()
+        return cls(kind, hashlib.sha256(data).hexdigest(), sniff_mime(data), p.name,
+                   p.read_bytes, where)
+
+    # -- facts ------------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self["kind"]
+
+    @property
+    def sha256(self) -> str:
+        return self["sha256"]
+
+    @property
+    def mime(self) -> str | None:
+        return self["mime"]
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash((self["kind"], self["sha256"]))
+
+    def __repr__(self) -> str:
+        return f"MediaRef({self['kind']}, sha256={self['sha256'][:12]}, {self['mime']})"
+
+    # Immutable in practice: copies share the loader instead of duplicating datasets.
+    def __copy__(self) -> MediaRef:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> MediaRef:
+        return self
+
+    def __reduce__(self):
+        return (MediaRef, (self["kind"], self["sha256"], self["mime"], self["name"],
+                           self._loader, self.where))
+
+    # -- forms ------------------------------------------------------------------------------
+    def read_bytes(self) -> bytes:
+        """The source bytes, exactly as stored."""
+        try:
+            data = self._loader()
+        except MediaError as exc:
+            raise exc.with_context(self.where) if self.where else exc
+        except Exception as exc:  # noqa: BLE001 - any storage failure becomes a MediaError
+            raise self.error(f"cannot read the media bytes: {exc}") from exc
+        if not data:
+            raise self.error("the media file is empty")
+        return data
+
+    def error(self, detail: str) -> MediaError:
+        """A MediaError about this media, naming where it came from."""
+        return MediaError(self.kind, detail, self.where)
+
+    def _decoded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self.read_bytes(), *args, **kwargs)
+        except MediaError as exc:
+            if self.where and not exc.where:
+                exc.with_context(self.where)
+            raise
+
+    def as_pil(
+        self, width: int | None = None, height: int | None = None, max_side: int | None = None
+    ) -> Image.Image:
+        """An RGB PIL image, resized by the original's rules when any size is given."""
+        from lm_eval_patches.media.image import decode_image, resize_image
+
+        self._expect("image")
+        return resize_image(self._decoded(decode_image), width, height, max_side)
+
+    def as_audio(self, target_rate: int | None = 16000, mono: bool = True) -> tuple[np.ndarray, int]:
+        """Float32 samples and their rate, down-mixed and resampled as asked."""
+        from lm_eval_patches.media.audio import decode_audio
+
+        self._expect("audio")
+        return self._decoded(decode_audio, target_rate=target_rate, mono=mono)
+
+    def as_frames(self, num_frames: int | None = None, fps: float | None = None) -> list:
+        """PIL frames sampled uniformly (or at ``fps``) by seeking, cached per clip and sampling."""
+        from lm_eval_patches.media.video import FRAME_CACHE
+
+        self._expect("video")
+        try:
+            return FRAME_CACHE.get_or_sample(self.sha256, self.read_bytes, num_frames, fps)
+        except MediaError as exc:
+            if self.where and not exc.where:
+                exc.with_context(self.where)
+            raise
+
+    def as_data_url(self) -> str:
+        """``data:<real mime>;base64,...`` of the source bytes (no re-encoding)."""
+        data = self.read_bytes()
+        mime = self.mime or sniff_mime(data) or "application/octet-stream"
+        return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+    def as_file(self, root: str | os.PathLike | None = None) -> Path:
+        """A content-addressed file ``<root>/<kind>s/<kind>-<sha256>.<real ext>``, written once."""
+        folder = Path(root or media_root()) / f"{self.kind}s"
+        path = folder / f"{self.kind}-{self.sha256}.{extension_for(self.mime)}"
+        if not path.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+            tmp.write_bytes(self.read_bytes())
+            tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+        return path
+
+    def _expect(self, kind: str) -> None:
+        if self.kind != kind:
+            raise self.error(f"expected {kind} media, got {self.kind}")
+
+
+def media_root() -> Path:
+    """Where content-addressed media files go (same precedence as the original project)."""
+    if os.environ.get("LM_EVAL_MEDIA_DIR"):
+        return Path(os.environ["LM_EVAL_MEDIA_DIR"]) / "lm_eval_media"
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]) / "lm_eval_media"
+    return Path.home() / ".cache" / "huggingface" / "lm_eval_media"

@@ -1,0 +1,43 @@
+"""Registration of our backends in lm-eval's model registry."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+# Backend name -> "module:Class". Names shared with upstream (hf-multimodal) replace the upstream
+# class with our subclass, as the original project's fork did.
+BACKENDS: dict[str, str] = {
+    "mera-baseline": "lm_eval_patches.models.baseline:MeraBaselineLM",
+    "hf-multimodal": "lm_eval_patches.models.hf_multimodal:MeraHFMultimodalLM",
+}
+
+_done = False
+
+
+def register_backends() -> None:
+    """Put our backends into lm-eval's registry; idempotent and safe to call early."""
+    global _done
+    if _done:
+        return
+    from lm_eval.api.registry import model_registry
+
+    # Upstream fills its registry lazily only while it is empty; fill it first so that our
+    # entries do not hide the built-in backends.
+    import lm_eval.models  # noqa: F401
+
+    with model_registry._lock:
+        for name, target in BACKENDS.items():
+            current = model_registry._objs.get(name)
+            if _is_ours(current):
+                continue  # lm-eval discovered our entry point itself: stand down.
+            model_registry._objs[name] = target
+    _done = True
+
+
+def _is_ours(entry: object) -> bool:
+    if isinstance(entry, type):
+        return entry.__module__.startswith("lm_eval_patches.")
+    value = getattr(entry, "value", entry)  # an EntryPoint or a "module:Class" string
+    return isinstance(value, str) and value.startswith("lm_eval_patches.")

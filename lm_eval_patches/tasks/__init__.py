@@ -1,0 +1,1 @@
+"""Task machinery: our ConfigurableTask subclass and what it needs."""
