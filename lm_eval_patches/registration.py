@@ -21,11 +21,10 @@ def register_backends() -> None:
     global _done
     if _done:
         return
-    from lm_eval.api.registry import model_registry
-
     # Upstream fills its registry lazily only while it is empty; fill it first so that our
     # entries do not hide the built-in backends.
     import lm_eval.models  # noqa: F401
+    from lm_eval.api.registry import model_registry
 
     with model_registry._lock:
         for name, target in BACKENDS.items():

@@ -20,7 +20,8 @@ class MediaError(ValueError):
     Attributes:
         kind: Media kind, e.g. ``"audio"``, ``"video"`` or ``"image"``.
         detail: Human-readable reason, usually including the underlying library error.
-        where: Optional location (also the third positional argument), e.g. ``"task ruenvaqa, doc 12, field inputs.audio"``.
+        where: Optional location (also the third positional argument), e.g.
+            ``"task ruenvaqa, doc 12, field inputs.audio"``.
         action: Verb used in the message (``"decode"`` by default, ``"encode"``...).
     """
 

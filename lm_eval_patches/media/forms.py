@@ -41,8 +41,11 @@ def resize_from_env(environ: Mapping[str, str] | None = None) -> dict[str, int |
     if env.get("HARNESS_RESIZE_IMAGES", "").lower() not in ("1", "true", "yes"):
         return {}
     sizes = {}
-    for key, var in (("width", "INPUT_IMAGE_WIDTH"), ("height", "INPUT_IMAGE_HEIGHT"),
-                     ("max_side", "INPUT_IMAGE_MAX_SIDE")):
+    for key, var in (
+        ("width", "INPUT_IMAGE_WIDTH"),
+        ("height", "INPUT_IMAGE_HEIGHT"),
+        ("max_side", "INPUT_IMAGE_MAX_SIDE"),
+    ):
         raw = env.get(var, "").strip()
         sizes[key] = int(raw) if raw.isdigit() else None
     return sizes

@@ -25,13 +25,15 @@ def decode_image(data: bytes) -> Image.Image:
         raise MediaError("image", f"cannot decode image: {exc}") from exc
 
 
-def check_resize_args(
-    width: int | None, height: int | None, max_side: int | None
-) -> None:
+def check_resize_args(width: int | None, height: int | None, max_side: int | None) -> None:
     """max_side cannot be combined with width/height (the original raised the same error)."""
     if max_side is not None and (width is not None or height is not None):
         raise ValueError("image_max_side cannot be combined with image_width/image_height")
-    for name, value in (("image_width", width), ("image_height", height), ("image_max_side", max_side)):
+    for name, value in (
+        ("image_width", width),
+        ("image_height", height),
+        ("image_max_side", max_side),
+    ):
         if value is not None and int(value) <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 

@@ -58,7 +58,7 @@ def extension_for(mime: str | None) -> str:
 
 
 def kind_of(mime: str | None) -> str | None:
-    """"image", "audio" or "video" for a MIME type."""
+    """ "image", "audio" or "video" for a MIME type."""
     if not mime:
         return None
     major = mime.split("/", 1)[0]

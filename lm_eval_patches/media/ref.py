@@ -57,8 +57,9 @@ class MediaRef(dict):
         """A reference to a file on disk (read once to hash and sniff)."""
         p = Path(path)
         data = p.read_bytes()
-        return cls(kind, hashlib.sha256(data).hexdigest(), sniff_mime(data), p.name,
-                   p.read_bytes, where)
+        return cls(
+            kind, hashlib.sha256(data).hexdigest(), sniff_mime(data), p.name, p.read_bytes, where
+        )
 
     # -- facts ------------------------------------------------------------------------------
     @property
@@ -87,8 +88,10 @@ class MediaRef(dict):
         return self
 
     def __reduce__(self):
-        return (MediaRef, (self["kind"], self["sha256"], self["mime"], self["name"],
-                           self._loader, self.where))
+        return (
+            MediaRef,
+            (self["kind"], self["sha256"], self["mime"], self["name"], self._loader, self.where),
+        )
 
     # -- forms ------------------------------------------------------------------------------
     def read_bytes(self) -> bytes:
@@ -96,7 +99,9 @@ class MediaRef(dict):
         try:
             data = self._loader()
         except MediaError as exc:
-            raise exc.with_context(self.where) if self.where else exc
+            if self.where and not exc.where:
+                exc.with_context(self.where)
+            raise
         except Exception as exc:  # noqa: BLE001 - any storage failure becomes a MediaError
             raise self.error(f"cannot read the media bytes: {exc}") from exc
         if not data:
@@ -124,7 +129,9 @@ class MediaRef(dict):
         self._expect("image")
         return resize_image(self._decoded(decode_image), width, height, max_side)
 
-    def as_audio(self, target_rate: int | None = 16000, mono: bool = True) -> tuple[np.ndarray, int]:
+    def as_audio(
+        self, target_rate: int | None = 16000, mono: bool = True
+    ) -> tuple[np.ndarray, int]:
         """Float32 samples and their rate, down-mixed and resampled as asked."""
         from lm_eval_patches.media.audio import decode_audio
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
-from lm_eval_patches.failures import FAILURES
+from lm_eval_patches.failures import FAILED_ANSWER, FAILURES
 
 
 class MeraBaselineLM(LM):
@@ -49,8 +49,12 @@ class MeraBaselineLM(LM):
         doc = request.doc or {}
         task = ACTIVE_TASKS.get(task_name)
         if task is None:
-            return FAILURES.record(task_name, str(request.doc_id),
-                                   "mera-baseline only answers MERA tasks")
+            return FAILURES.record(
+                task_name, str(request.doc_id), "mera-baseline only answers MERA tasks"
+            )
+        media = request.args[2] if len(request.args) > 2 else None
+        if isinstance(media, dict) and "mera_error" in media:
+            return FAILED_ANSWER  # a broken record, already reported when its request was built
         doc_key = str((doc.get("meta") or {}).get("id", request.doc_id))
         options = task.answer_options(doc)
         if task.answer_kind == "letter" or (task.answer_kind == "auto" and options):

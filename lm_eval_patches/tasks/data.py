@@ -5,9 +5,9 @@ with a README.md ``configs:`` header and parquet files). When the mirror holds t
 used with no network call at all; otherwise the hub id is loaded as usual.
 
 Media columns are read undecoded, and each media cell in ``inputs`` is replaced by a small
-descriptor (kind, sha256, mime, source path, split, row). The descriptors are computed in one
-``datasets.map`` pass that datasets caches by fingerprint, so hashes are computed once per
-dataset version; the bytes stay in the memory-mapped source split until a backend asks for them.
+descriptor (kind, sha256, mime, source path, split, row). Hashes are computed once per run, in
+one streaming pass over the media (plain reads, one batch at a time); afterwards the bytes stay
+in the memory-mapped source split until a backend asks for them.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow as pa
+from datasets.table import InMemoryTable
 
 from lm_eval_patches.media.mime import sniff_mime
 from lm_eval_patches.media.ref import MediaRef
@@ -69,8 +72,9 @@ def load_source(task: str, dataset_path: str, config: str | None) -> datasets.Da
     except Exception as exc:  # noqa: BLE001 - datasets raises many types; say what to do
         where = f"the local mirror {local}" if local else "the Hugging Face Hub"
         hint = (
-            "" if local else
-            " Set MERA_DATA_DIR to a local mirror (mera-mm fixtures --out DIR writes one)."
+            ""
+            if local
+            else " Set MERA_DATA_DIR to a local mirror (mera-mm fixtures --out DIR writes one)."
         )
         raise DatasetSourceError(
             f"task {task}: cannot load dataset {dataset_path!r}"
@@ -99,6 +103,16 @@ def _undecoded(features: datasets.Features, fields: dict[str, str]) -> datasets.
     return new
 
 
+def _with_features(ds: datasets.Dataset, features: datasets.Features) -> datasets.Dataset:
+    """The same memory-mapped table under other features: only the decode flags differ, so
+    nothing is copied (``Dataset.cast`` would rewrite every media byte)."""
+    info = ds.info.copy()
+    info.features = features
+    return datasets.Dataset(
+        ds.data, info=info, split=ds.split, indices_table=ds._indices, fingerprint=ds._fingerprint
+    )
+
+
 def _described(features: datasets.Features, fields: dict[str, str]) -> datasets.Features:
     new = features.copy()
     for name in fields:
@@ -117,23 +131,72 @@ def _cell_bytes(cell: Any) -> tuple[bytes | None, str | None]:
     return None, None
 
 
-def _describe_batch(batch: dict, indices: list[int], *, split: str, fields: dict[str, str]):
-    # A struct column arrives in a batch as one dict per row.
-    for row, inputs in zip(indices, batch["inputs"], strict=True):
+def _media_batches(ds: datasets.Dataset) -> Iterator[pa.StructArray]:
+    """The ``inputs`` column batch by batch, read from the cache files with plain file reads.
+
+    Reading through the memory map would leave every media page resident in this process for
+    the whole run; streaming keeps one batch in memory at a time.
+    """
+    files = [f["filename"] for f in ds.cache_files]
+    if files and ds._indices is None:
+        for filename in files:
+            with pa.OSFile(filename) as source:
+                for batch in pa.ipc.open_stream(source):
+                    yield batch.column("inputs")
+    else:
+        yield from ds.with_format(None).data.table.column("inputs").chunks
+
+
+def _describe_split(ds: datasets.Dataset, split: str, fields: dict[str, str]) -> dict[str, list]:
+    """``{field: [descriptor or None per row]}``, hashing each media cell once."""
+    described: dict[str, list] = {name: [] for name in fields}
+    row = 0
+    for inputs in _media_batches(ds):
         for name, kind in fields.items():
-            data, path = _cell_bytes(inputs.get(name))
-            if data is None and not path:
-                inputs[name] = None  # no media in this doc (optional slots)
-                continue
-            inputs[name] = {
-                "kind": kind,
-                "sha256": hashlib.sha256(data).hexdigest() if data else "",
-                "mime": sniff_mime(data) if data else None,
-                "path": path,
-                "split": split,
-                "row": row,
-            }
-    return batch
+            cells = inputs.field(name).to_pylist()
+            for offset, cell in enumerate(cells):
+                data, path = _cell_bytes(cell)
+                described[name].append(
+                    None
+                    if data is None and not path
+                    else {
+                        "kind": kind,
+                        "sha256": hashlib.sha256(data).hexdigest() if data else "",
+                        "mime": sniff_mime(data) if data else None,
+                        "path": path,
+                        "split": split,
+                        "row": row + offset,
+                    }
+                )
+        row += len(inputs)
+    return described
+
+
+def _described_split(ds: datasets.Dataset, split: str, fields: dict[str, str]) -> datasets.Dataset:
+    """The split with media cells swapped for descriptors, sharing all other columns."""
+    descriptors = _describe_split(ds, split, fields)
+    features = _described(ds.features, fields)
+    inputs_type = features["inputs"]
+    names = list(inputs_type)
+    arrow_types = datasets.Features({"inputs": inputs_type}).arrow_schema.field("inputs").type
+    table = ds.data.table
+    chunks, start = [], 0
+    for chunk in table.column("inputs").chunks:
+        children = dict(zip([f.name for f in chunk.type], chunk.flatten(), strict=True))
+        arrays = []
+        for index, name in enumerate(names):
+            if name in fields:
+                rows = descriptors[name][start : start + len(chunk)]
+                arrays.append(pa.array(rows, type=arrow_types.field(index).type))
+            else:
+                arrays.append(children[name])
+        chunks.append(pa.StructArray.from_arrays(arrays, fields=list(arrow_types)))
+        start += len(chunk)
+    column = table.schema.get_field_index("inputs")
+    new_table = table.set_column(column, "inputs", pa.chunked_array(chunks, type=arrow_types))
+    info = ds.info.copy()
+    info.features = features
+    return datasets.Dataset(InMemoryTable(new_table), info=info, split=ds.split)
 
 
 @dataclass
@@ -152,18 +215,12 @@ def load_described(task: str, dataset_path: str, config: str | None) -> LoadedDa
     fields = media_fields(any_split.features)
     if not fields:
         return LoadedDataset(raw, raw, {})
-    source = raw.cast(_undecoded(any_split.features, fields))
-    described = datasets.DatasetDict()
-    for split, ds in source.items():
-        described[split] = ds.map(
-            _describe_batch,
-            batched=True,
-            batch_size=64,
-            with_indices=True,
-            fn_kwargs={"split": split, "fields": fields},
-            features=_described(ds.features, fields),
-            desc=f"{task}: hashing {split} media",
-        )
+    source = datasets.DatasetDict(
+        {split: _with_features(ds, _undecoded(ds.features, fields)) for split, ds in raw.items()}
+    )
+    described = datasets.DatasetDict(
+        {split: _described_split(ds, split, fields) for split, ds in source.items()}
+    )
     return LoadedDataset(described, source, fields)
 
 

@@ -46,8 +46,9 @@ def drop_media_slots(text: str, fields: list[str], kinds: Mapping[str, str]) -> 
 
 def placeholders(text: str) -> list[tuple[str, int | None]]:
     """The media placeholders of ``text`` in order, as (kind, number or None)."""
-    return [(m.group(1), int(m.group(2)) if m.group(2) else None)
-            for m in PLACEHOLDER_RE.finditer(text)]
+    return [
+        (m.group(1), int(m.group(2)) if m.group(2) else None) for m in PLACEHOLDER_RE.finditer(text)
+    ]
 
 
 def order_fields_by_placeholders(
@@ -61,8 +62,10 @@ def order_fields_by_placeholders(
     ordered: list[str] = []
     unused = [name for name in present]
     for kind, number in placeholders(text):
-        name = f"{kind}_{number}" if number is not None else next(
-            (n for n in unused if present[n] == kind), None
+        name = (
+            f"{kind}_{number}"
+            if number is not None
+            else next((n for n in unused if present[n] == kind), None)
         )
         if name is None or name not in unused:
             counts = _count(present.values())

@@ -35,8 +35,11 @@ class ScoringOptions:
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> ScoringOptions:
         raw = dict(raw or {})
-        known = {k: raw.pop(k) for k in ("kind", "ignore_case", "ignore_punctuation", "group_by")
-                 if k in raw}
+        known = {
+            k: raw.pop(k)
+            for k in ("kind", "ignore_case", "ignore_punctuation", "group_by")
+            if k in raw
+        }
         return cls(**known, extra=raw)
 
 
@@ -77,7 +80,8 @@ def _warn_if_unscored(name: str, value: float, total: int) -> float:
         log.warning(
             "%s: none of %d docs has a gold answer (a private test split?). The metric is "
             "reported as NaN; run with --predict_only and submit to the MERA site instead.",
-            name, total,
+            name,
+            total,
         )
     return value
 
@@ -91,8 +95,9 @@ def mera_mean(items: list[float | None]) -> float:
 @register_aggregation("mera_group_mean")
 def mera_group_mean(items: list[tuple[Any, int | None]]) -> float:
     """Share of groups whose items are all right (ruHHH group EM)."""
-    return _warn_if_unscored("group_exact_match", metrics.group_all_correct(list(items)),
-                             len(items))
+    return _warn_if_unscored(
+        "group_exact_match", metrics.group_all_correct(list(items)), len(items)
+    )
 
 
 def _passthrough(items: Any) -> Any:
@@ -100,7 +105,12 @@ def _passthrough(items: Any) -> Any:
 
 
 for _name in ("exact_match_norm", "intent_em", "slot_f1"):
-    register_metric(metric=_name, higher_is_better=True, output_type="generate_until",
-                    aggregation="mera_mean")(_passthrough)
-register_metric(metric="group_exact_match", higher_is_better=True, output_type="generate_until",
-                aggregation="mera_group_mean")(_passthrough)
+    register_metric(
+        metric=_name, higher_is_better=True, output_type="generate_until", aggregation="mera_mean"
+    )(_passthrough)
+register_metric(
+    metric="group_exact_match",
+    higher_is_better=True,
+    output_type="generate_until",
+    aggregation="mera_group_mean",
+)(_passthrough)

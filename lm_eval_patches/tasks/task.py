@@ -22,6 +22,7 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
+from lm_eval_patches.failures import FAILURES
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.forms import load_mode, materialise, resize_from_env
 from lm_eval_patches.media.ref import MediaRef
@@ -64,8 +65,12 @@ class MeraTask(ConfigurableTask):
     def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self._loaded = load_described(self.config.task, self.DATASET_PATH, self.DATASET_NAME)
         self.dataset = self._loaded.described
-        for split in (self.config.test_split, self.config.validation_split,
-                      self.config.training_split, self.config.fewshot_split):
+        for split in (
+            self.config.test_split,
+            self.config.validation_split,
+            self.config.training_split,
+            self.config.fewshot_split,
+        ):
             if split and split not in self.dataset:
                 raise ValueError(
                     f"task {self.config.task}: split {split!r} is not in {self.DATASET_PATH} "
@@ -107,7 +112,9 @@ class MeraTask(ConfigurableTask):
             if descriptor is None:
                 continue
             if not descriptor.get("sha256"):
-                raise MediaError(kind, "the media cell has no bytes", f"{where}, field inputs.{name}")
+                raise MediaError(
+                    kind, "the media cell has no bytes", f"{where}, field inputs.{name}"
+                )
             present[name] = kind
         ordered, problem = order_fields_by_placeholders(self.doc_to_text(doc), present)
         if problem:
@@ -139,6 +146,20 @@ class MeraTask(ConfigurableTask):
     def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> Instance:
         kwargs.pop("apply_chat_template", None)
         kwargs.pop("chat_template", None)
+        try:
+            media = self._request_media(doc)
+        except MediaError as err:
+            # One broken record must not sink the run: report it, and let the backend answer
+            # the failure answer for this request (it sees the reason under "mera_error").
+            FAILURES.record(self.config.task, self.doc_label(doc), str(err))
+            media = {"mera_error": str(err)}
+        arguments = (ctx, dict(self.config.generation_kwargs or {}), media)
+        return Instance(
+            request_type="generate_until", doc=doc, arguments=arguments, idx=0, **kwargs
+        )
+
+    def _request_media(self, doc: dict) -> dict[str, list]:
+        """Shot media first, then the doc's, in the form the LOAD_* switch asks for."""
         refs = [ref for shot in self._fewshot_used for ref in self.doc_media(shot)]
         refs += self.doc_media(doc)
         mode = load_mode()
@@ -146,9 +167,7 @@ class MeraTask(ConfigurableTask):
         media: dict[str, list] = {}
         for ref in refs:
             media.setdefault(MEDIA_ARG_KEYS[ref.kind], []).append(materialise(ref, mode, sizes))
-        arguments = (ctx, dict(self.config.generation_kwargs or {}), media)
-        return Instance(request_type="generate_until", doc=doc, arguments=arguments, idx=0,
-                        **kwargs)
+        return media
 
     # -- scoring ------------------------------------------------------------------------------
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
@@ -165,13 +184,13 @@ class MeraTask(ConfigurableTask):
         """Letters of the non-empty ``option_*`` inputs (A, B, ...) of a choice task."""
         inputs = doc.get("inputs") or {}
         names = sorted(k for k in inputs if k.startswith("option_"))
-        return [k.removeprefix("option_").upper() for k in names
-                if inputs[k] not in (None, "")]
+        return [k.removeprefix("option_").upper() for k in names if inputs[k] not in (None, "")]
 
     def shot_answers(self) -> list[str]:
         """Gold answers of the few-shot split (what a free-form baseline draws on)."""
-        split = self.config.fewshot_split or self.config.validation_split \
-            or self.config.training_split
+        split = (
+            self.config.fewshot_split or self.config.validation_split or self.config.training_split
+        )
         if not split or split not in self.dataset:
             return []
         return [str(v) for v in self.dataset[split]["outputs"] if v not in (None, "")]
