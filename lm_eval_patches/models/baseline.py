@@ -61,6 +61,18 @@ class MeraBaselineLM(LM):
             return self._rng(task_name, doc_key).choice(options or ["A", "B"])
         return self._majority_answer(task)
 
+    @property
+    def tokenizer_name(self) -> str:
+        return "mera-baseline"
+
+    def apply_chat_template(
+        self, chat_history: list[dict], add_generation_prompt: bool = True
+    ) -> str:
+        """A plain "role: text" rendering; the baseline reads no prompt, but runs that pass
+        --apply_chat_template (as the original's commands do) must work with it."""
+        lines = [f"{turn['role']}: {turn['content']}" for turn in chat_history]
+        return "\n".join(lines + (["assistant:"] if add_generation_prompt else []))
+
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
         return [self.answer(request) for request in requests]
 

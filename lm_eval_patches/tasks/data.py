@@ -54,6 +54,19 @@ def mirror_path(dataset_path: str, environ: dict[str, str] | None = None) -> Pat
     return candidate if candidate.is_dir() else None
 
 
+def _mirror_cache_dir(folder: Path) -> str:
+    """A datasets cache folder keyed by the mirror's files (path, size, mtime).
+
+    datasets keys local folders by name and file patterns only, so two mirrors of one dataset
+    (say, with and without private golds) would otherwise share a stale cache.
+    """
+    digest = hashlib.sha256(str(folder.resolve()).encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return str(Path(datasets.config.HF_DATASETS_CACHE) / "mera-mirrors" / digest.hexdigest()[:16])
+
+
 def load_source(task: str, dataset_path: str, config: str | None) -> datasets.DatasetDict:
     """Load a dataset (mirror first), with clear errors for unknown datasets and configs."""
     local = mirror_path(dataset_path)
@@ -66,6 +79,8 @@ def load_source(task: str, dataset_path: str, config: str | None) -> datasets.Da
                     f"task {task}: config {config!r} is not in {dataset_path} "
                     f"(mirror {local}); available: {', '.join(available)}"
                 )
+        if local is not None:
+            return datasets.load_dataset(source, name=config, cache_dir=_mirror_cache_dir(local))
         return datasets.load_dataset(source, name=config)
     except DatasetSourceError:
         raise

@@ -1,0 +1,39 @@
+# Two commands: `make demo` and `make test`. Both set up a local virtual environment first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= .mera-data
+DEMO_OUT ?= demo-output
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+.PHONY: setup demo test lint bench clean
+
+# torch is pinned and installed first: anything that pulls an unpinned torch gets a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(BIN)/mera-mm fixtures --out $(DATA)
+	$(OFFLINE) MERA_DATA_DIR=$(abspath $(DATA)) $(BIN)/lm-eval --model mera-baseline \
+		--include_path ./multimodal_tasks --tasks mera_multimodal \
+		--log_samples --output_path $(DEMO_OUT)
+	@echo "outputs: $$(ls -d $(DEMO_OUT)/*/ | head -1)"
+
+test: setup
+	$(OFFLINE) $(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_video.py
+
+clean:
+	rm -rf $(DATA) $(DEMO_OUT) .pytest_cache

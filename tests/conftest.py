@@ -1,0 +1,52 @@
+"""Shared test set-up: offline, an isolated datasets cache, and one fixture mirror per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# Before anything imports `datasets`/`transformers`: never touch the network or the user's cache.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="mera-tests-datasets-"))
+for switch in ("LOAD_OBJECT", "LOAD_BYTES", "LOAD_BASE64", "LOAD_FILES", "MERA_DATA_DIR"):
+    os.environ.pop(switch, None)
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TASKS_DIR = REPO / "multimodal_tasks"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every fixture dataset, written once per session (golds everywhere)."""
+    from lm_eval_patches.fixtures.builder import build_fixtures
+
+    out = tmp_path_factory.mktemp("mirror")
+    build_fixtures(out)
+    return out
+
+
+@pytest.fixture
+def mera_env(mirror: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """MERA_DATA_DIR pointing at the session mirror."""
+    monkeypatch.setenv("MERA_DATA_DIR", str(mirror))
+    return mirror
+
+
+def run_cli(args: list[str], env_extra: dict[str, str], cwd: Path | None = None,
+            program: str = "lm-eval", timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run one of the venv's console scripts; fail with its output when it fails."""
+    env = {**os.environ, **env_extra}
+    proc = subprocess.run([str(BIN / program), *args], env=env, cwd=cwd or REPO,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        pytest.fail(f"{program} {' '.join(args)} exited {proc.returncode}\n"
+                    f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-6000:]}")
+    return proc
