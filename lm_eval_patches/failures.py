@@ -12,6 +12,17 @@ log = logging.getLogger(__name__)
 FAILED_ANSWER = ""
 
 
+# Key of a request's media dict when the task could not build its media (the task reported it).
+BUILD_ERROR_KEY = "mera_error"
+
+
+def failed_at_build(arguments: tuple) -> bool:
+    """True when the task marked this request as broken while building it (already reported),
+    so a backend answers FAILED_ANSWER without sending it or reporting it twice."""
+    media = arguments[2] if len(arguments) > 2 else None
+    return isinstance(media, dict) and BUILD_ERROR_KEY in media
+
+
 @dataclass(frozen=True)
 class Failure:
     task: str

@@ -40,3 +40,23 @@ def _is_ours(entry: object) -> bool:
         return entry.__module__.startswith("lm_eval_patches.")
     value = getattr(entry, "value", entry)  # an EntryPoint or a "module:Class" string
     return isinstance(value, str) and value.startswith("lm_eval_patches.")
+
+
+def import_upstream(name: str, module: str, attr: str) -> type:
+    """Import the upstream class that one of our same-named backends subclasses.
+
+    Upstream modules register their class under the shared name when imported, and the registry
+    raises on any other entry; ours steps aside for the import and is put back afterwards.
+    """
+    import importlib
+
+    from lm_eval.api.registry import model_registry
+
+    with model_registry._lock:  # re-entrant: upstream's decorator takes it again
+        current = model_registry._objs.pop(name, None)
+        try:
+            upstream = getattr(importlib.import_module(module), attr)
+        finally:
+            if current is not None and (_is_ours(current) or name not in model_registry._objs):
+                model_registry._objs[name] = current
+    return upstream

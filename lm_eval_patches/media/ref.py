@@ -13,6 +13,7 @@ import base64
 import hashlib
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +38,12 @@ class MediaRef(dict):
         name: str | None,
         loader: BytesLoader,
         where: str | None = None,
+        pil_loader: Callable[[], Image.Image] | None = None,
     ) -> None:
         super().__init__(kind=kind, sha256=sha256, mime=mime, name=name)
         self._loader = loader
         self.where = where
+        self._pil_loader = pil_loader  # a decoded source (video frames): skip encode/decode
 
     # -- construction -----------------------------------------------------------------------
     @classmethod
@@ -127,7 +130,16 @@ class MediaRef(dict):
         from lm_eval_patches.media.image import decode_image, resize_image
 
         self._expect("image")
-        return resize_image(self._decoded(decode_image), width, height, max_side)
+        if self._pil_loader is not None:
+            try:
+                img = self._pil_loader()
+            except MediaError as exc:
+                if self.where and not exc.where:
+                    exc.with_context(self.where)
+                raise
+        else:
+            img = self._decoded(decode_image)
+        return resize_image(img, width, height, max_side)
 
     def as_audio(
         self, target_rate: int | None = 16000, mono: bool = True
@@ -170,6 +182,39 @@ class MediaRef(dict):
     def _expect(self, kind: str) -> None:
         if self.kind != kind:
             raise self.error(f"expected {kind} media, got {self.kind}")
+
+
+def frame_refs(video: MediaRef, count: int) -> list[MediaRef]:
+    """``count`` image refs for frames sampled uniformly over ``video``, decoded lazily.
+
+    Their sha256 identifies (clip hash, frame index, count) rather than bytes: the frames
+    exist only once decoded. All frames of a clip come from one cached sampling pass.
+    """
+
+    def frame(index: int) -> Image.Image:
+        return video.as_frames(num_frames=count)[index]
+
+    def png(index: int) -> bytes:
+        from lm_eval_patches.media.image import encode_png
+
+        return encode_png(frame(index))
+
+    refs = []
+    for index in range(count):
+        ident = hashlib.sha256(f"{video.sha256}|frame {index} of {count}".encode()).hexdigest()
+        name = f"{video['name'] or 'video'}#frame{index + 1}of{count}"
+        refs.append(
+            MediaRef(
+                "image",
+                ident,
+                "image/png",
+                name,
+                partial(png, index),
+                video.where,
+                pil_loader=partial(frame, index),
+            )
+        )
+    return refs
 
 
 def media_root() -> Path:

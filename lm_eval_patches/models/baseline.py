@@ -15,7 +15,7 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
-from lm_eval_patches.failures import FAILED_ANSWER, FAILURES
+from lm_eval_patches.failures import FAILED_ANSWER, FAILURES, failed_at_build
 
 
 class MeraBaselineLM(LM):
@@ -52,9 +52,8 @@ class MeraBaselineLM(LM):
             return FAILURES.record(
                 task_name, str(request.doc_id), "mera-baseline only answers MERA tasks"
             )
-        media = request.args[2] if len(request.args) > 2 else None
-        if isinstance(media, dict) and "mera_error" in media:
-            return FAILED_ANSWER  # a broken record, already reported when its request was built
+        if failed_at_build(request.args):
+            return FAILED_ANSWER
         doc_key = str((doc.get("meta") or {}).get("id", request.doc_id))
         options = task.answer_options(doc)
         if task.answer_kind == "letter" or (task.answer_kind == "auto" and options):

@@ -24,37 +24,13 @@ import torch
 from lm_eval.api.instance import Instance
 from tqdm import tqdm
 
-from lm_eval_patches.failures import FAILURES
+from lm_eval_patches.failures import FAILED_ANSWER, FAILURES, failed_at_build
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.image import check_resize_args, decode_image, resize_image
 from lm_eval_patches.media.ref import MediaRef
+from lm_eval_patches.registration import import_upstream
 
-_NAME = "hf-multimodal"
-
-
-def _import_upstream() -> type:
-    """Import upstream's HFMultimodalLM without tripping over our own registry entry.
-
-    Our start-up hook points ``hf-multimodal`` at this module; upstream's module registers its
-    class under the same name when imported and raises on any other entry. Step aside for the
-    import, then put our entry back.
-    """
-    from lm_eval.api.registry import model_registry
-
-    with model_registry._lock:  # re-entrant: upstream's decorator takes it again
-        current = model_registry._objs.pop(_NAME, None)
-        try:
-            from lm_eval.models.hf_vlms import HFMultimodalLM
-        finally:
-            value = getattr(current, "value", current)  # an EntryPoint or a "module:Class"
-            ours = isinstance(value, str) and value.startswith("lm_eval_patches.")
-            # Keep upstream's fresh class unless the entry was ours (or nothing re-registered).
-            if current is not None and (ours or _NAME not in model_registry._objs):
-                model_registry._objs[_NAME] = current
-    return HFMultimodalLM
-
-
-HFMultimodalLM = _import_upstream()
+HFMultimodalLM = import_upstream("hf-multimodal", "lm_eval.models.hf_vlms", "HFMultimodalLM")
 
 
 def _optional_int(name: str, value: Any) -> int | None:
@@ -181,6 +157,9 @@ class MeraHFMultimodalLM(HFMultimodalLM):
             window = requests[start : start + self.MEDIA_WINDOW]
             ready: list[tuple[int, Instance]] = []
             for index, request in enumerate(window, start):
+                if failed_at_build(request.args):
+                    answers[index] = FAILED_ANSWER
+                    continue
                 prepared, problem = self._prepared(request)
                 if prepared is None:
                     answers[index] = FAILURES.record(

@@ -44,6 +44,11 @@ def drop_media_slots(text: str, fields: list[str], kinds: Mapping[str, str]) -> 
     return text
 
 
+def expand_video_slots(text: str, frames: int) -> str:
+    """Each ``<video>`` slot becomes ``frames`` image slots (for image-only backends)."""
+    return re.sub(r"<video(?:_\d+)?>", lambda _: "".join(["<image>"] * frames), text)
+
+
 def placeholders(text: str) -> list[tuple[str, int | None]]:
     """The media placeholders of ``text`` in order, as (kind, number or None)."""
     return [

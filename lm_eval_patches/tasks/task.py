@@ -22,14 +22,16 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
-from lm_eval_patches.failures import FAILURES
+from lm_eval_patches.failures import BUILD_ERROR_KEY, FAILURES
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.forms import load_mode, materialise, resize_from_env
-from lm_eval_patches.media.ref import MediaRef
+from lm_eval_patches.media.ref import MediaRef, frame_refs
+from lm_eval_patches.settings import RUN_OPTIONS
 from lm_eval_patches.tasks.data import LoadedDataset, load_described, media_ref
 from lm_eval_patches.tasks.prompt import (
     drop_context_slot,
     drop_media_slots,
+    expand_video_slots,
     fill_instruction,
     order_fields_by_placeholders,
 )
@@ -83,6 +85,12 @@ class MeraTask(ConfigurableTask):
 
     # -- prompt -------------------------------------------------------------------------------
     def doc_to_text(self, doc: dict, doc_to_text: Any = None) -> str:
+        text = self._prompt_text(doc, doc_to_text)
+        frames = RUN_OPTIONS.replace_videos_with_images_amount
+        return expand_video_slots(text, frames) if frames else text
+
+    def _prompt_text(self, doc: dict, doc_to_text: Any = None) -> str:
+        """The filled prompt with its media slots as the dataset has them."""
         if doc_to_text is not None or self.config.doc_to_text is not None:
             return super().doc_to_text(doc, doc_to_text)
         inputs = doc.get("inputs") or {}
@@ -116,7 +124,7 @@ class MeraTask(ConfigurableTask):
                     kind, "the media cell has no bytes", f"{where}, field inputs.{name}"
                 )
             present[name] = kind
-        ordered, problem = order_fields_by_placeholders(self.doc_to_text(doc), present)
+        ordered, problem = order_fields_by_placeholders(self._prompt_text(doc), present)
         if problem:
             raise MediaError("prompt", problem, f"{where}, field instruction")
         return [
@@ -152,7 +160,7 @@ class MeraTask(ConfigurableTask):
             # One broken record must not sink the run: report it, and let the backend answer
             # the failure answer for this request (it sees the reason under "mera_error").
             FAILURES.record(self.config.task, self.doc_label(doc), str(err))
-            media = {"mera_error": str(err)}
+            media = {BUILD_ERROR_KEY: str(err)}
         arguments = (ctx, dict(self.config.generation_kwargs or {}), media)
         return Instance(
             request_type="generate_until", doc=doc, arguments=arguments, idx=0, **kwargs
@@ -162,6 +170,13 @@ class MeraTask(ConfigurableTask):
         """Shot media first, then the doc's, in the form the LOAD_* switch asks for."""
         refs = [ref for shot in self._fewshot_used for ref in self.doc_media(shot)]
         refs += self.doc_media(doc)
+        frames = RUN_OPTIONS.replace_videos_with_images_amount
+        if frames:
+            refs = [
+                f
+                for ref in refs
+                for f in (frame_refs(ref, frames) if ref.kind == "video" else [ref])
+            ]
         mode = load_mode()
         sizes = resize_from_env() if mode else {}
         media: dict[str, list] = {}

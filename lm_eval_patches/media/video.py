@@ -1,0 +1,434 @@
+"""Video bytes in, a few PIL frames out, without decoding the whole clip.
+
+Frames are taken at uniform timestamps (the centres of equal segments) or every ``1/fps``
+seconds.  The default PyAV path seeks to the keyframe before each target, decodes forward
+with threaded decoding and skips non-reference frames while still far from the target, so
+the cost grows with the number of frames asked for rather than with the clip length.
+decord and torchcodec are used when installed; ``decoder="auto"`` falls back from one to
+the next when a decoder fails on a file.  Heavy libraries are imported lazily.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import logging
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PIL import Image
+
+from lm_eval_patches.media.errors import MediaError
+
+__all__ = [
+    "AUTO_ORDER",
+    "DEFAULT_NUM_FRAMES",
+    "FRAME_CACHE",
+    "FrameCache",
+    "VideoInfo",
+    "probe_video",
+    "sample_frame_times",
+    "sample_frames",
+    "sniff_video_mime",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_NUM_FRAMES = 8  # used when neither num_frames nor fps is given
+# Fastest first; PyAV ranks above decord because decord can return neighbouring frames
+# on streams with B-frames, and our seeking PyAV path is about as fast (bench/bench_video.py).
+AUTO_ORDER: tuple[str, ...] = ("torchcodec", "pyav", "decord")
+_NO_INDEX_SEEK_GAP_S = 1.0  # without a keyframe index, seek only for gaps longer than this
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Basic facts about the first video stream of a file."""
+
+    duration_s: float
+    fps: float
+    frame_count: int  # from the container when stored, else estimated as duration * fps
+    width: int
+    height: int
+    codec: str
+
+
+def sniff_video_mime(data: bytes) -> str | None:
+    """MIME type of MP4, QuickTime, WebM, Matroska or AVI bytes, from their signature."""
+    head = bytes(data[:64])
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand == b"qt  ":
+            return "video/quicktime"
+        return None if brand in (b"M4A ", b"M4B ", b"M4P ") else "video/mp4"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free", b"pnot"):  # pre-ftyp QuickTime
+        return "video/quicktime"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        doc = _ebml_doctype(head)
+        return "video/webm" if doc == "webm" else "video/x-matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "video/x-msvideo"
+    return None
+
+
+def _ebml_doctype(head: bytes) -> str | None:
+    pos = head.find(b"\x42\x82")  # DocType element id inside the EBML header
+    if pos < 0 or pos + 3 > len(head):
+        return None
+    size_byte = head[pos + 2]
+    if not size_byte & 0x80:  # only 1-byte sizes occur for DocType in practice
+        return None
+    size = size_byte & 0x7F
+    return head[pos + 3 : pos + 3 + size].decode("ascii", "replace")
+
+
+def _open(data: bytes):
+    import av
+
+    if not data:
+        raise MediaError("video", "the input is empty (0 bytes)")
+    try:
+        container = av.open(io.BytesIO(data), mode="r")
+    except Exception as exc:
+        raise MediaError("video", f"FFmpeg cannot open the data: {exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise MediaError("video", "the file has no video stream")
+    return container, container.streams.video[0]
+
+
+def _info(container, stream) -> VideoInfo:
+    import av
+
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else 0.0
+    duration = 0.0
+    if stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / av.time_base
+    elif stream.frames and fps:
+        duration = stream.frames / fps
+    count = stream.frames or (int(round(duration * fps)) if fps else 0)
+    ctx = stream.codec_context
+    return VideoInfo(duration, fps, count, ctx.width, ctx.height, ctx.name)
+
+
+def probe_video(data: bytes) -> VideoInfo:
+    """Read duration, frame rate, size and codec from the container headers.
+
+    Raises:
+        MediaError: The bytes cannot be opened or hold no video stream.
+    """
+    container, stream = _open(data)
+    with container:
+        return _info(container, stream)
+
+
+def sample_frame_times(
+    duration_s: float, num_frames: int | None = None, fps: float | None = None
+) -> list[float]:
+    """Timestamps to sample: centres of ``num_frames`` equal segments, or every ``1/fps`` s.
+
+    Exactly one of ``num_frames`` and ``fps`` must be given.  With ``fps`` the first
+    timestamp is 0 and at least one timestamp is returned.
+    """
+    if (num_frames is None) == (fps is None):
+        raise ValueError("give exactly one of num_frames and fps")
+    if duration_s < 0 or not math.isfinite(duration_s):
+        raise ValueError(f"duration must be a finite non-negative number, got {duration_s}")
+    if num_frames is not None:
+        if num_frames <= 0:
+            raise ValueError(f"num_frames must be positive, got {num_frames}")
+        step = duration_s / num_frames
+        return [(k + 0.5) * step for k in range(num_frames)]
+    assert fps is not None
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    count = max(1, math.ceil(duration_s * fps - 1e-9))
+    return [k / fps for k in range(count)]
+
+
+# -- decoders ----------------------------------------------------------------------------
+
+
+class _PyAVSeeker:
+    """Decode the frames shown at given timestamps of one open stream, seeking between them.
+
+    Targets must be asked for in increasing order; consecutive targets with no keyframe
+    between them are reached by decoding forward instead of seeking back.
+    """
+
+    def __init__(self, container, stream, fps: float) -> None:
+        self.container, self.stream = container, stream
+        self.tb = float(stream.time_base)
+        self.start = stream.start_time or 0
+        self.frame_pts = 1.0 / (fps * self.tb) if fps else 0.04 / self.tb  # pts per frame
+        avg, base = stream.average_rate, stream.base_rate
+        self.cfr = bool(avg and base and abs(float(avg / base) - 1) < 1e-3)
+        self.margin = 2 * self.frame_pts  # frames closer than this to a target are decoded
+        self.keyframes = sorted(e.timestamp for e in stream.index_entries if e.is_keyframe)
+        self.skip_before: float | None = None  # packets shown before this pts may be dropped
+        self.max_skipped: float | None = None  # latest pts of a packet sent with NONREF
+        self.frames = None  # generator over decoded frames from the current position
+        self.pending = None  # a frame read past the last target, to be used next
+        self.last = None  # last frame consumed
+        stream.thread_type = "AUTO"  # frame + slice threads; must be set before decoding
+
+    def _decode_from(self, pts: float) -> None:
+        self.container.seek(max(int(math.floor(pts)), self.start), stream=self.stream)
+        self.frames, self.pending, self.last = self._generate(), None, None
+
+    def _generate(self):
+        ctx = self.stream.codec_context
+        for packet in self.container.demux(self.stream):
+            # Non-reference frames well before the target can never be the answer and no
+            # other frame depends on them, so the decoder may drop them unseen.
+            skip = self.skip_before is not None and packet.pts is not None
+            skip = skip and packet.pts < self.skip_before
+            ctx.skip_frame = "NONREF" if skip else "DEFAULT"
+            if skip:
+                self.max_skipped = max(self.max_skipped or packet.pts, packet.pts)
+            yield from packet.decode()
+
+    def _pull(self):
+        if self.pending is not None:
+            frame, self.pending = self.pending, None
+            return frame
+        return next(self.frames, None)
+
+    def _must_seek(self, target: float) -> bool:
+        if self.frames is None or self.last is None or self.last.pts > target:
+            return True
+        if not self.keyframes:
+            return (target - self.last.pts) * self.tb > _NO_INDEX_SEEK_GAP_S
+        # Seek only when a keyframe lies between here and the target (else we'd go back).
+        i = bisect.bisect_right(self.keyframes, self.last.pts)
+        return i < len(self.keyframes) and self.keyframes[i] <= target
+
+    def frame_at(self, t: float):
+        """The ``av.VideoFrame`` on screen ``t`` seconds after the start of the stream."""
+        target = self.start + t / self.tb
+        limit = target + 1e-3  # a thousandth of a tick absorbs float error at boundaries
+        self.skip_before, self.max_skipped = target - self.margin, None
+        if self._must_seek(target):
+            self._decode_from(target)
+        found = self._find(target, limit)
+        if found is not None and self.max_skipped is not None and self.max_skipped > found.pts:
+            # A dropped frame may have been the answer (variable rate, or the clip ended
+            # early): decode this stretch again without dropping anything.
+            self.skip_before = None
+            self._decode_from(target)
+            found = self._find(target, limit)
+        if found is None:
+            raise MediaError("video", f"no frame could be decoded at or before {t:.3f} s")
+        return found
+
+    def _find(self, target: float, limit: float):
+        found = self._scan(limit)
+        return found if found is not None else self._rewind(target, limit)
+
+    def _rewind(self, target: float, limit: float):
+        """Seek further back until the first decoded frame is not past the target."""
+        backoff = 1.0 / self.tb
+        while True:
+            at = target - backoff
+            self._decode_from(at)
+            found = self._scan(limit, first_ok=at <= self.start)
+            if found is not None or at <= self.start:
+                return found
+            backoff *= 2
+
+    def _scan(self, limit: float, first_ok: bool = False):
+        """Consume frames up to the last one with pts <= limit (None if the first is past)."""
+        prev = self.last
+        while (frame := self._pull()) is not None:
+            if frame.pts is None:
+                continue
+            if frame.pts > limit:
+                self.pending = frame  # keep it for the next target
+                if prev is None and not first_ok:
+                    return None
+                self.last = prev if prev is not None else frame
+                return self.last
+            prev = frame
+            # On constant-rate streams the container's duration proves this frame is still
+            # shown at ``limit``, which saves decoding the next one (with B-frames, variable
+            # rate clips get durations from decode-order deltas, so there we need the proof).
+            if self.cfr and frame.duration and frame.pts + frame.duration - 1 > limit:
+                break
+        self.last = prev  # at the end of the stream the last frame stays on screen
+        return prev
+
+
+def _frames_pyav(data: bytes, num_frames: int | None, fps: float | None) -> list[Image.Image]:
+    from av.video.reformatter import VideoReformatter
+
+    container, stream = _open(data)
+    with container:
+        info = _info(container, stream)
+        times = sample_frame_times(info.duration_s, num_frames, fps)
+        seeker = _PyAVSeeker(container, stream, info.fps)
+        # One shared converter: a fresh frame would build its own swscale context (~4 ms).
+        convert = VideoReformatter()
+        images: dict[float, Image.Image] = {}
+        for t in sorted(set(times)):
+            frame = convert.reformat(seeker.frame_at(t), format="rgb24")
+            images[t] = Image.fromarray(frame.to_ndarray())
+    return [images[t] for t in times]
+
+
+def _frames_decord(data: bytes, num_frames: int | None, fps: float | None) -> list[Image.Image]:
+    import numpy as np
+    from decord import VideoReader, cpu
+
+    reader = VideoReader(io.BytesIO(data), ctx=cpu(0), num_threads=0)
+    n = len(reader)
+    if n == 0:
+        raise MediaError("video", "decord found no frames")
+    stamps = reader.get_frame_timestamp(range(n))  # (n, 2): start and end seconds
+    starts = stamps[:, 0] - stamps[0, 0]
+    times = sample_frame_times(float(stamps[-1, 1] - stamps[0, 0]), num_frames, fps)
+    idx = np.searchsorted(starts, np.asarray(times) + 1e-6, side="right") - 1
+    idx = np.clip(idx, 0, n - 1)
+    uniq, inverse = np.unique(idx, return_inverse=True)
+    batch = reader.get_batch(uniq.tolist()).asnumpy()
+    return [Image.fromarray(batch[i]) for i in inverse]
+
+
+def _frames_torchcodec(data: bytes, num_frames: int | None, fps: float | None) -> list[Image.Image]:
+    from torchcodec.decoders import VideoDecoder
+
+    decoder = VideoDecoder(data, seek_mode="exact")
+    meta = decoder.metadata
+    begin = meta.begin_stream_seconds or 0.0
+    end = meta.end_stream_seconds
+    duration = (end - begin) if end is not None else (meta.duration_seconds or 0.0)
+    times = sample_frame_times(float(duration), num_frames, fps)
+    last = begin + max(0.0, duration - 1e-6)  # "played at" must stay inside the stream
+    batch = decoder.get_frames_played_at(seconds=[min(begin + t, last) for t in times])
+    arrays = batch.data.permute(0, 2, 3, 1).cpu().numpy()  # NCHW -> NHWC uint8
+    return [Image.fromarray(a) for a in arrays]
+
+
+_DECODERS: dict[str, Callable[[bytes, int | None, float | None], list[Image.Image]]] = {
+    "pyav": _frames_pyav,
+    "decord": _frames_decord,
+    "torchcodec": _frames_torchcodec,
+}
+
+
+def sample_frames(
+    data: bytes,
+    num_frames: int | None = None,
+    *,
+    fps: float | None = None,
+    decoder: str = "auto",
+) -> list[Image.Image]:
+    """RGB frames shown at :func:`sample_frame_times` of the clip, decoded by seeking.
+
+    Args:
+        data: The encoded clip.
+        num_frames: Number of uniformly spaced frames (default 8 when ``fps`` is also None).
+        fps: Sample every ``1/fps`` seconds instead.
+        decoder: ``"pyav"``, ``"decord"``, ``"torchcodec"`` or ``"auto"`` (each installed
+            decoder in :data:`AUTO_ORDER` until one succeeds, warning about each failure).
+
+    Raises:
+        MediaError: No decoder could read the clip; the detail lists every decoder's error.
+    """
+    if num_frames is None and fps is None:
+        num_frames = DEFAULT_NUM_FRAMES
+    sample_frame_times(1.0, num_frames, fps)  # validate arguments before touching the data
+    if not data:
+        raise MediaError("video", "the input is empty (0 bytes)")
+    if decoder != "auto" and decoder not in _DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}; choose from {sorted(_DECODERS)}")
+    order = AUTO_ORDER if decoder == "auto" else (decoder,)
+    errors: list[str] = []
+    for i, name in enumerate(order):
+        try:
+            return _DECODERS[name](data, num_frames, fps)
+        except ImportError as exc:
+            errors.append(f"{name}: not installed ({exc})")
+            continue  # an absent optional decoder is not worth a warning
+        except Exception as exc:  # noqa: BLE001 - any decoder failure means "try the next"
+            reason = exc.detail if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
+            errors.append(f"{name}: {reason}")
+            if i + 1 < len(order):
+                logger.warning(
+                    "video decoder %s failed (%s); trying the next decoder", name, reason
+                )
+    raise MediaError("video", "no decoder could read the clip: " + "; ".join(errors))
+
+
+# -- cache -------------------------------------------------------------------------------
+
+
+class FrameCache:
+    """Bounded LRU of sampled frames so each clip is decoded once per run.
+
+    Keyed by ``(content sha256, num_frames, fps)``; the decoder is not part of the key
+    because every decoder returns the same frames.  Callers get copies, so editing a frame
+    in place cannot corrupt the cache.
+    """
+
+    def __init__(self, max_entries: int = 64, max_bytes: int | None = 1 << 30) -> None:
+        if max_entries <= 0:
+            raise ValueError("max_entries must be positive")
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self._entries: OrderedDict[tuple, tuple[list[Image.Image], int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def get_or_sample(
+        self,
+        sha256: str,
+        data_loader: Callable[[], bytes],
+        num_frames: int | None = None,
+        fps: float | None = None,
+        decoder: str = "auto",
+    ) -> list[Image.Image]:
+        """Cached frames for the clip, calling ``data_loader`` and decoding only on a miss."""
+        if num_frames is None and fps is None:
+            num_frames = DEFAULT_NUM_FRAMES
+        key = (sha256, num_frames, None if fps is None else float(fps))
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return [im.copy() for im in hit[0]]
+            self.misses += 1
+        frames = sample_frames(data_loader(), num_frames, fps=fps, decoder=decoder)
+        size = sum(
+            len(im.tobytes()) if im.mode != "RGB" else im.width * im.height * 3 for im in frames
+        )
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = (frames, size)
+                self._bytes += size
+            while len(self._entries) > self.max_entries or (
+                self.max_bytes is not None
+                and self._bytes > self.max_bytes
+                and len(self._entries) > 1
+            ):
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+        return [im.copy() for im in frames]
+
+
+FRAME_CACHE = FrameCache()  # the process-wide cache used by MediaRef.as_frames
