@@ -13,6 +13,7 @@ _EXTENSIONS = {
     "audio/flac": "flac",
     "audio/ogg": "ogg",
     "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
     "video/mp4": "mp4",
     "video/quicktime": "mov",
     "video/webm": "webm",
@@ -45,7 +46,10 @@ def sniff_mime(data: bytes) -> str | None:
     if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
         return "audio/mpeg"
     if len(head) >= 12 and head[4:8] == b"ftyp":
-        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+        brand = head[8:12]
+        if brand in (b"M4A ", b"M4B "):
+            return "audio/mp4"  # an MP4 container holding audio only
+        return "video/quicktime" if brand == b"qt  " else "video/mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         # EBML: the DocType says WebM or Matroska; it sits within the first few dozen bytes.
         return "video/webm" if b"webm" in data[:256] else "video/x-matroska"

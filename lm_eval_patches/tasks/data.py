@@ -86,11 +86,16 @@ def load_source(task: str, dataset_path: str, config: str | None) -> datasets.Da
         raise
     except Exception as exc:  # noqa: BLE001 - datasets raises many types; say what to do
         where = f"the local mirror {local}" if local else "the Hugging Face Hub"
-        hint = (
-            ""
-            if local
-            else " Set MERA_DATA_DIR to a local mirror (mera-mm fixtures --out DIR writes one)."
-        )
+        root = os.environ.get("MERA_DATA_DIR")
+        if local:
+            hint = ""
+        elif root:
+            hint = (
+                f" The mirror MERA_DATA_DIR={root} has no folder {dataset_path}; "
+                "add the dataset there (mera-mm fixtures writes synthetic ones)."
+            )
+        else:
+            hint = " Set MERA_DATA_DIR to a local mirror (mera-mm fixtures --out DIR writes one)."
         raise DatasetSourceError(
             f"task {task}: cannot load dataset {dataset_path!r}"
             f"{f' config {config!r}' if config else ''} from {where}: {exc}.{hint}"

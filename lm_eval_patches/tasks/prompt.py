@@ -14,7 +14,8 @@ from typing import Any
 
 PLACEHOLDER_RE = re.compile(r"<(image|audio|video)(?:_(\d+))?>")
 _SLOT_RE = re.compile(r"\{(\w+)\}")
-_CONTEXT_RE = re.compile(r"\s*(?:<context>|\{context\})")
+# The slot and punctuation that only closed it ("беседы: <context>. Далее" -> "беседы: Далее").
+_CONTEXT_RE = re.compile(r"\s*(?:<context>|\{context\})[.,;]?")
 
 
 def fill_instruction(instruction: str, inputs: Mapping[str, Any], media: Mapping[str, str]) -> str:

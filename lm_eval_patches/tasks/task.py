@@ -114,10 +114,11 @@ class MeraTask(ConfigurableTask):
         """The doc's media in placeholder order; MediaError naming task, doc and field if off."""
         inputs = doc.get("inputs") or {}
         where = f"task {self.config.task}, doc {self.doc_label(doc)}"
-        present = {}
+        present, absent = {}, []
         for name, kind in self.media_field_kinds.items():
             descriptor = inputs.get(name)
             if descriptor is None:
+                absent.append(name)
                 continue
             if not descriptor.get("sha256"):
                 raise MediaError(
@@ -126,7 +127,10 @@ class MeraTask(ConfigurableTask):
             present[name] = kind
         ordered, problem = order_fields_by_placeholders(self._prompt_text(doc), present)
         if problem:
-            raise MediaError("prompt", problem, f"{where}, field instruction")
+            # Blame a missing media cell when the prompt has a slot for it, else the prompt.
+            missing = [n for n in absent if n not in self.optional_media]
+            field = f"inputs.{missing[0]}" if missing else "instruction"
+            raise MediaError("request", problem, f"{where}, field {field}", action="build")
         return [
             media_ref(self._loaded, inputs[name], name, f"{where}, field inputs.{name}")
             for name in ordered
