@@ -2,9 +2,10 @@
 
 Media stay lazy (content-hashed references), so peak memory should barely grow with the number
 of docs; the target is at most 1.25x. Both runs go through the real ``lm-eval`` CLI on fixture
-data (1024x768 JPEGs) in fresh processes, measured side by side; printed as ratios.
+data (1024x768 JPEGs for image tasks; generated MP4/MOV clips for video tasks) in fresh
+processes, measured side by side; printed as ratios.
 
-    python bench/bench_memory.py [--docs 100] [--factor 10] [--task weird]
+    python bench/bench_memory.py [--docs 100] [--factor 10] [--task weird commonvideoqa]
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import tempfile
 import time
 from pathlib import Path
 
-TASK_DATASETS = {"weird": "WEIRD", "ruclevr": "ruCLEVR", "rucommonvqa": "ruCommonVQA"}
+TASK_DATASETS = {
+    "weird": "WEIRD",
+    "ruclevr": "ruCLEVR",
+    "rucommonvqa": "ruCommonVQA",
+    "commonvideoqa": "CommonVideoQA",
+    "ruenvaqa": "ruEnvAQA",
+}
+IMAGE_TASKS = {"weird", "ruclevr", "rucommonvqa"}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -37,13 +45,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=100, help="test docs of the 1x run")
     parser.add_argument("--factor", type=int, default=10)
-    parser.add_argument("--task", default="weird", choices=sorted(TASK_DATASETS))
+    parser.add_argument(
+        "--task", nargs="+", default=["weird", "commonvideoqa"], choices=sorted(TASK_DATASETS)
+    )
     args = parser.parse_args()
+    for task in args.task:
+        measure(task, args.docs, args.factor)
+    return 0
+
+
+def measure(task: str, base_docs: int, factor: int) -> None:
+    """Run ``task`` at ``base_docs`` and ``factor`` times as many docs; print the ratios."""
     bin_dir = Path(sys.executable).parent
     rows = []
     with tempfile.TemporaryDirectory(prefix="mera-bench-") as tmp:
-        for docs in (args.docs, args.docs * args.factor):
+        for docs in (base_docs, base_docs * factor):
             data = Path(tmp) / f"data{docs}"
+            size = ["--image-size", "1024x768"] if task in IMAGE_TASKS else []
             subprocess.run(
                 [
                     str(bin_dir / "mera-mm"),
@@ -51,11 +69,10 @@ def main() -> int:
                     "--out",
                     str(data),
                     "--datasets",
-                    TASK_DATASETS[args.task],
+                    TASK_DATASETS[task],
                     "--test",
                     str(docs),
-                    "--image-size",
-                    "1024x768",
+                    *size,
                 ],
                 check=True,
                 stdout=subprocess.DEVNULL,
@@ -75,7 +92,7 @@ def main() -> int:
                 "--include_path",
                 str(REPO / "multimodal_tasks"),
                 "--tasks",
-                args.task,
+                task,
                 "--log_samples",
                 "--output_path",
                 str(Path(tmp) / f"out{docs}"),
@@ -87,7 +104,8 @@ def main() -> int:
             media = sum(p.stat().st_size for p in data.rglob("*.parquet")) / 2**20
             rows.append((docs, media, cold, warm))
     (n1, media1, cold1, warm1), (n10, media10, cold10, warm10) = rows
-    print(f"task {args.task}, 1024x768 JPEG images, mera-baseline --log_samples, lm-eval CLI")
+    kind = "1024x768 JPEG images" if task in IMAGE_TASKS else "generated media"
+    print(f"\ntask {task}, {kind}, mera-baseline --log_samples, lm-eval CLI")
     print(
         f"{'docs':>6} {'media MiB':>10} {'RSS MiB (run)':>14} {'wall s':>7} "
         f"{'RSS MiB (first use)':>20} {'wall s':>7}"
@@ -110,7 +128,6 @@ def main() -> int:
         f"wall time ratio {n10}/{n1} docs: {warm10[1] / warm1[1]:.2f}x run, "
         f"{cold10[1] / cold1[1]:.2f}x first use (media grew {media10 / media1:.1f}x)"
     )
-    return 0
 
 
 if __name__ == "__main__":
