@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 from lm_eval_patches.settings import RUN_OPTIONS
@@ -48,6 +50,46 @@ def take_flags(args: argparse.Namespace) -> None:
     RUN_OPTIONS.replace_videos_with_images_amount = amount
 
 
+def _task_names(args: argparse.Namespace) -> list[str]:
+    tasks = getattr(args, "tasks", None) or []
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    return [name for item in tasks for name in str(item).split(",") if name]
+
+
+def only_include_path_tasks(args: argparse.Namespace) -> bool:
+    """True when every requested task is defined under --include_path (a MERA-only run).
+
+    Indexing lm-eval's ~15,000 built-in tasks costs several seconds per run; such a run does not
+    need them. Paths and globs of YAML files are left to lm-eval.
+    """
+    include = getattr(args, "include_path", None)
+    names = _task_names(args)
+    if not include or not names or any(("/" in n or n.endswith(".yaml")) for n in names):
+        return False
+    from lm_eval.tasks import TaskManager
+
+    local = TaskManager(include_path=include, include_defaults=False)
+    return all(name in local.all_tasks for name in names)
+
+
+@contextmanager
+def tasks_from_include_path_only() -> Iterator[None]:
+    """Make lm-eval's TaskManager skip the built-in task index for the duration."""
+    from lm_eval.tasks import TaskManager
+
+    original = TaskManager.__init__
+
+    def init(self, *args, include_defaults: bool = False, **kwargs) -> None:
+        original(self, *args, include_defaults=include_defaults, **kwargs)
+
+    TaskManager.__init__ = init
+    try:
+        yield
+    finally:
+        TaskManager.__init__ = original
+
+
 def install_run_flags(run_module: ModuleType) -> None:
     """Patch ``lm_eval._cli.run.Run`` so ``lm-eval run`` accepts and consumes our flags."""
     run_cls = run_module.Run
@@ -62,7 +104,11 @@ def install_run_flags(run_module: ModuleType) -> None:
 
     def _execute(args: argparse.Namespace) -> None:
         take_flags(args)
-        original_execute(args)
+        if only_include_path_tasks(args):
+            with tasks_from_include_path_only():
+                original_execute(args)
+        else:
+            original_execute(args)
 
     run_cls._add_args = _add_args
     run_cls._execute = staticmethod(_execute)
