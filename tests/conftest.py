@@ -22,6 +22,44 @@ REPO = Path(__file__).resolve().parents[1]
 TASKS_DIR = REPO / "multimodal_tasks"
 BIN = Path(sys.executable).parent
 
+SCIENCE_CONFIGS = {
+    "runaturalsciencevqa": ("biology", "chemistry", "physics", "earth_science"),
+    "schoolsciencevqa": ("biology", "chemistry", "physics", "earth_science", "history_all",
+                         "history_ru", "economics"),
+    "unisciencevqa": ("applied_sciences", "business", "cultural_studies",
+                      "fundamental_sciences", "social_sciences", "health_and_medicine"),
+}
+IMAGE_TASKS = [
+    "rucommonvqa", "ruclevr", "weird", "labtabvqa", "realvqa", "ruhhh_image", "rumathvqa",
+    "rutie_vision_default",
+    *(f"{group}_{config}" for group, configs in SCIENCE_CONFIGS.items() for config in configs),
+]
+AUDIO_TASKS = ["ruenvaqa", "ruslun", "aquaria", "rutie_audio_default"]
+VIDEO_TASKS = ["commonvideoqa", "realvideoqa", "ruhhh_video"]
+ALL_TASKS = IMAGE_TASKS + AUDIO_TASKS + VIDEO_TASKS  # every leaf task of the pack
+
+
+def write_variant(name: str, breakers: dict, out: Path, options=None) -> dict[int, int]:
+    """Write fixture dataset ``name`` with ``breakers[index](record)`` applied to those test
+    docs (to break them on purpose); returns {index: meta.id} of the changed docs."""
+    import dataclasses
+
+    from lm_eval_patches.fixtures.builder import FixtureOptions, select_specs, write_dataset
+
+    (spec,) = select_specs([name])
+    make, ids = spec.make_record, {}
+
+    def make_record(ctx):
+        record = make(ctx)
+        if ctx.split == "test" and ctx.index in breakers:
+            breakers[ctx.index](record)
+            ids[ctx.index] = record["meta"]["id"]
+        return record
+
+    write_dataset(dataclasses.replace(spec, make_record=make_record), out,
+                  options or FixtureOptions())
+    return ids
+
 
 @pytest.fixture(scope="session")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:

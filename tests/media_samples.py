@@ -9,10 +9,14 @@ compression, so a test can read back which frame a decoder returned.
 from __future__ import annotations
 
 import io
-from fractions import Fraction
 
 import numpy as np
-from PIL import Image
+
+from lm_eval_patches.fixtures.counter_clips import (  # noqa: F401 - re-exported for tests
+    draw_counter_frame,
+    make_counter_video,
+    read_frame_number,
+)
 
 # -- audio ------------------------------------------------------------------------------
 
@@ -143,122 +147,6 @@ def garbage(n: int = 4096, seed: int = 0) -> bytes:
 
 
 # -- video ------------------------------------------------------------------------------
-
-BITS = 16  # the frame number as 2 rows x 8 cells, most significant bit first
-_CONTAINERS = {  # container -> (FFmpeg muxer, encoder)
-    "mp4": ("mp4", "libx264"),
-    "mov": ("mov", "libx264"),
-    "mkv": ("matroska", "libx264"),
-    "webm": ("webm", "libvpx"),
-    "avi": ("avi", "mpeg4"),
-}
-
-
-def _cells(width: int, height: int) -> tuple[int, int]:
-    cw = width // 8
-    return cw, min(cw, height // 5)
-
-
-def draw_counter_frame(
-    index: int, width: int, height: int, texture: np.ndarray | None = None
-) -> np.ndarray:
-    """RGB frame showing ``index`` as binary cells on top and a moving square below."""
-    frame = np.full((height, width, 3), 96, np.uint8)
-    if texture is not None:  # scrolling texture plus film grain: realistic bitrate and cost
-        shift = (index * 4) % texture.shape[1]
-        grain = np.random.default_rng(index).integers(0, 24, (height, width, 1), dtype=np.uint8)
-        frame[:] = np.roll(texture, shift, axis=1)[:height, :width] + grain
-    cw, ch = _cells(width, height)
-    for bit in range(BITS):
-        row, col = divmod(bit, 8)
-        on = (index >> (BITS - 1 - bit)) & 1
-        frame[row * ch : (row + 1) * ch, col * cw : (col + 1) * cw] = 255 if on else 0
-    side = max(8, height // 6)
-    top = 2 * ch + (height - 2 * ch - side) // 2
-    left = (index * max(1, width // 60)) % max(1, width - side)
-    frame[top : top + side, left : left + side] = (220, 40, 40)
-    return frame
-
-
-def read_frame_number(img: Image.Image | np.ndarray) -> int:
-    """Decode the number drawn by :func:`draw_counter_frame` from a decoded frame."""
-    gray = np.asarray(img.convert("L") if isinstance(img, Image.Image) else img, np.float32)
-    if gray.ndim == 3:
-        gray = gray.mean(axis=2)
-    height, width = gray.shape
-    cw, ch = _cells(width, height)
-    value = 0
-    for bit in range(BITS):
-        row, col = divmod(bit, 8)
-        # The central half of each cell is clear of compression ringing at its edges.
-        y0, x0 = row * ch + ch // 4, col * cw + cw // 4
-        cell = gray[y0 : y0 + ch // 2, x0 : x0 + cw // 2]
-        value = (value << 1) | int(cell.mean() > 128)
-    return value
-
-
-def make_counter_video(
-    seconds: float,
-    fps: float,
-    width: int,
-    height: int,
-    container: str = "mp4",
-    keyframe_interval: int | None = None,
-    *,
-    texture: bool = False,
-    x264_preset: str | None = None,
-    frame_pts: list[int] | None = None,
-    progress: bool = False,
-) -> bytes:
-    """Encode a clip whose frame ``i`` shows the number ``i``.
-
-    Args:
-        seconds, fps, width, height: Clip geometry (width and height should be even).
-        container: ``mp4``, ``mov``, ``mkv`` (H.264), ``webm`` (VP8) or ``avi`` (MPEG-4).
-        keyframe_interval: Fixed GOP length in frames (no scene-cut keyframes); None keeps
-            the encoder default (250 for libx264).
-        texture: Fill the background with scrolling noise (for realistic benchmark clips).
-        x264_preset: Optional libx264 preset (e.g. ``"veryfast"`` to encode quicker).
-        frame_pts: Explicit timestamps in ``1/fps`` units, one per frame (variable frame
-            rate when they skip values); overrides ``seconds``.
-        progress: Print encoding progress every 10 %.
-    """
-    import av
-
-    muxer, codec = _CONTAINERS[container]
-    rate = Fraction(fps).limit_denominator(1001)
-    n_frames = len(frame_pts) if frame_pts is not None else int(round(seconds * fps))
-    options: dict[str, str] = {}
-    if codec == "libx264":
-        if keyframe_interval:
-            k = keyframe_interval
-            options["x264-params"] = f"keyint={k}:min-keyint={k}:scenecut=0"
-        if x264_preset:
-            options["preset"] = x264_preset
-    rng = np.random.default_rng(1)
-    tex = None
-    if texture:
-        small = rng.integers(40, 200, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
-        tex = np.repeat(np.repeat(small, 8, axis=0), 8, axis=1)
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=muxer) as out:
-        stream = out.add_stream(codec, rate=rate, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        if codec != "libx264":
-            stream.bit_rate = int(width * height * float(rate) * 0.3)
-            if keyframe_interval:
-                stream.codec_context.gop_size = keyframe_interval
-        for i in range(n_frames):
-            frame = av.VideoFrame.from_ndarray(
-                draw_counter_frame(i, width, height, tex), format="rgb24"
-            )
-            frame.pts = frame_pts[i] if frame_pts is not None else i
-            out.mux(stream.encode(frame))
-            if progress and n_frames >= 10 and (i + 1) % (n_frames // 10) == 0:
-                print(f"  encoded {i + 1}/{n_frames} frames", flush=True)
-        out.mux(stream.encode(None))
-    return buf.getvalue()
-
 
 def expected_frame_index(t: float, fps: float, n_frames: int) -> int:
     """Index of the frame on screen at time ``t`` (frame i covers [i/fps, (i+1)/fps))."""

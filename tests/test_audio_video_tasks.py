@@ -45,15 +45,7 @@ DATASETS = [
     "RealVideoQA",
     "ruHHH-Video",
 ]
-TASKS = [
-    "ruenvaqa",
-    "ruslun",
-    "aquaria",
-    "rutie_audio_default",
-    "commonvideoqa",
-    "realvideoqa",
-    "ruhhh_video",
-]
+TASKS = AUDIO_TASKS + VIDEO_TASKS
 BAD_INDEX = 1  # the AQUARIA test doc whose second audio is broken
 
 

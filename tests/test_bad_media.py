@@ -46,21 +46,6 @@ def _zero_length_wav(_: bytes) -> bytes:
     return buf.getvalue()
 
 
-def _write_broken(name: str, breakers: dict[int, Callable[[dict], None]], out: Path) -> dict:
-    """Write dataset ``name`` with test docs ``breakers`` broken; return {index: meta.id}."""
-    (spec,) = select_specs([name])
-    make, ids = spec.make_record, {}
-
-    def make_record(ctx: RecordContext) -> dict:
-        record = make(ctx)
-        if ctx.split == "test" and ctx.index in breakers:
-            breakers[ctx.index](record)
-            ids[ctx.index] = record["meta"]["id"]
-        return record
-
-    write_dataset(dataclasses.replace(spec, make_record=make_record), out, FixtureOptions())
-    return ids
-
 
 def _load(task_name: str, mirror: Path, monkeypatch: pytest.MonkeyPatch):
     import lm_eval.tasks
@@ -83,7 +68,7 @@ def test_broken_audio_names_task_doc_and_field(
     make: Callable[[bytes], bytes], expected: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ids = _write_broken("ruEnvAQA", {2: _set_bytes("audio", make)}, tmp_path)
+    ids = write_variant("ruEnvAQA", {2: _set_bytes("audio", make)}, tmp_path)
     _, task = _load("ruenvaqa", tmp_path, monkeypatch)
     docs = {doc["meta"]["id"]: doc for doc in task.test_docs()}
     broken_id = ids[2]
@@ -103,7 +88,7 @@ def test_broken_clips_fail_alone_through_hf_multimodal(
 ) -> None:
     import lm_eval
 
-    ids = _write_broken(
+    ids = write_variant(
         "CommonVideoQA",
         {1: _set_bytes("video", lambda data: truncate(data, 0.3)),
          3: _set_bytes("video", lambda data: make_audio_only_mp4())},

@@ -8,18 +8,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import TASKS_DIR, run_cli
+from conftest import IMAGE_TASKS, TASKS_DIR, run_cli
 
-IMAGE_TASKS = [
-    "rucommonvqa", "ruclevr", "weird", "labtabvqa", "realvqa", "ruhhh_image", "rumathvqa",
-    "rutie_vision_default",
-    *(f"runaturalsciencevqa_{c}" for c in ("biology", "chemistry", "physics", "earth_science")),
-    *(f"schoolsciencevqa_{c}" for c in ("biology", "chemistry", "physics", "earth_science",
-                                        "history_all", "history_ru", "economics")),
-    *(f"unisciencevqa_{c}" for c in ("applied_sciences", "business", "cultural_studies",
-                                     "fundamental_sciences", "social_sciences",
-                                     "health_and_medicine")),
-]
 
 
 def _outputs(out: Path) -> tuple[dict, dict[str, list[dict]]]:

@@ -27,47 +27,7 @@ SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 PROMPTS = SNAPSHOTS / "prompts"
 CHAT = SNAPSHOTS / "chat"
 
-TASKS = [
-    "rucommonvqa",
-    "ruclevr",
-    "weird",
-    "labtabvqa",
-    "realvqa",
-    "ruhhh_image",
-    "rumathvqa",
-    "rutie_vision_default",
-    *(f"runaturalsciencevqa_{c}" for c in ("biology", "chemistry", "physics", "earth_science")),
-    *(
-        f"schoolsciencevqa_{c}"
-        for c in (
-            "biology",
-            "chemistry",
-            "physics",
-            "earth_science",
-            "history_all",
-            "history_ru",
-            "economics",
-        )
-    ),
-    *(
-        f"unisciencevqa_{c}"
-        for c in (
-            "applied_sciences",
-            "business",
-            "cultural_studies",
-            "fundamental_sciences",
-            "social_sciences",
-            "health_and_medicine",
-        )
-    ),
-    "ruenvaqa",
-    "ruslun",
-    "aquaria",
-    "rutie_audio_default",
-    "commonvideoqa",
-    "realvideoqa",
-    "ruhhh_video",
-]
+TASKS = ALL_TASKS
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
 

@@ -45,20 +45,6 @@ def _no_image(record: dict) -> None:
     record["inputs"]["image"] = None
 
 
-def broken_spec(breakers: dict[int, Callable[[dict], None]], ids: dict[int, int]) -> DatasetSpec:
-    """The WEIRD spec with ``breakers[index]`` applied to test doc ``index``; fills ``ids``."""
-    (spec,) = select_specs(["WEIRD"])
-    make = spec.make_record
-
-    def make_record(ctx: RecordContext) -> dict:
-        record = make(ctx)
-        if ctx.split == "test" and ctx.index in breakers:
-            breakers[ctx.index](record)
-            ids[ctx.index] = record["meta"]["id"]
-        return record
-
-    return dataclasses.replace(spec, make_record=make_record)
-
 
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
@@ -81,8 +67,9 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
     ids: dict[int, int] = {}
     mirror = tmp_path_factory.mktemp("broken-mirror")
-    spec = broken_spec({CORRUPT: _corrupt_image, TWO_SLOTS: _two_slots, NO_IMAGE: _no_image}, ids)
-    write_dataset(spec, mirror, FixtureOptions())
+    ids = write_variant(
+        "WEIRD", {CORRUPT: _corrupt_image, TWO_SLOTS: _two_slots, NO_IMAGE: _no_image}, mirror
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MERA_DATA_DIR", str(mirror))
         lm_eval_patches.register()

@@ -122,6 +122,50 @@ def test_variable_frame_rate_matches_full_decode():
     assert _numbers(sample_frames(data, 24, decoder="pyav")) == ms.reference_indices(data, times)
 
 
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_stream_starting_late_is_sampled_from_its_first_frame(container):
+    pts = list(range(15, 75))  # the first frame is at 0.5 s
+    data = ms.make_counter_video(0, FPS, W, H, container, keyframe_interval=10, frame_pts=pts)
+    assert probe_video(data).duration_s == pytest.approx(SECONDS, abs=0.05)
+    frames = sample_frames(data, 8, decoder="pyav")
+    assert _numbers(frames) == [3, 11, 18, 26, 33, 41, 48, 56]
+
+
+def test_seek_that_lands_past_the_target_is_retried_further_back(clips, monkeypatch):
+    original = video._PyAVSeeker._decode_from
+    overshoots = []
+
+    def overshoot_once(self, pts):
+        if not overshoots:  # a demuxer that seeks to a keyframe *after* the request
+            overshoots.append(pts)
+            return original(self, pts + 0.5 / self.tb)
+        return original(self, pts)
+
+    monkeypatch.setattr(video._PyAVSeeker, "_decode_from", overshoot_once)
+    assert _numbers(sample_frames(clips["mp4"], 4, decoder="pyav")) == [7, 22, 37, 52]
+    assert overshoots
+
+
+def test_dropped_non_reference_frame_is_decoded_again(clips, monkeypatch):
+    original_init = video._PyAVSeeker.__init__
+    original_decode_from = video._PyAVSeeker._decode_from
+    redos = []
+
+    def reckless_init(self, *args):
+        original_init(self, *args)
+        self.margin = -5 * self.frame_pts  # drop non-reference frames even at the target
+
+    def counting_decode_from(self, pts):
+        if self.skip_before is None:
+            redos.append(pts)
+        return original_decode_from(self, pts)
+
+    monkeypatch.setattr(video._PyAVSeeker, "__init__", reckless_init)
+    monkeypatch.setattr(video._PyAVSeeker, "_decode_from", counting_decode_from)
+    assert _numbers(sample_frames(clips["mp4-gop250"], fps=FPS, decoder="pyav")) == list(range(N))
+    assert redos  # B-frames were dropped at their own target and recovered
+
+
 def test_probe_video(clips):
     info = probe_video(clips["mov"])
     assert info.duration_s == pytest.approx(SECONDS, abs=0.05)
@@ -166,7 +210,7 @@ def test_unreadable_bytes_are_media_errors(data):
         probe_video(data)
 
 
-def test_truncated_clip_is_a_media_error_or_partial(clips):
+def test_truncated_mp4_is_a_media_error(clips):
     data = ms.truncate(clips["mp4"], 0.3)  # mp4 index at the end: unreadable
     with pytest.raises(MediaError):
         sample_frames(data, 4)

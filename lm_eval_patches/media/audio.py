@@ -53,7 +53,11 @@ def _is_mpeg_audio_frame(head: bytes) -> bool:
 def decode_audio(
     data: bytes, *, target_rate: int | None = None, mono: bool = True
 ) -> tuple[np.ndarray, int]:
-    """Decode audio bytes into float32 samples in [-1, 1].
+    """Decode audio bytes into float32 samples on the [-1, 1] full scale.
+
+    Integer formats land in [-1, 1); float sources are passed through unclipped (a float WAV
+    may hold slight overs) and so is the small overshoot a band-limited resampler can add
+    near full scale, so nothing is silently distorted.
 
     Args:
         data: The encoded file (WAV, FLAC, OGG, MP3 or anything FFmpeg reads).
