@@ -24,13 +24,32 @@ BIN = Path(sys.executable).parent
 
 SCIENCE_CONFIGS = {
     "runaturalsciencevqa": ("biology", "chemistry", "physics", "earth_science"),
-    "schoolsciencevqa": ("biology", "chemistry", "physics", "earth_science", "history_all",
-                         "history_ru", "economics"),
-    "unisciencevqa": ("applied_sciences", "business", "cultural_studies",
-                      "fundamental_sciences", "social_sciences", "health_and_medicine"),
+    "schoolsciencevqa": (
+        "biology",
+        "chemistry",
+        "physics",
+        "earth_science",
+        "history_all",
+        "history_ru",
+        "economics",
+    ),
+    "unisciencevqa": (
+        "applied_sciences",
+        "business",
+        "cultural_studies",
+        "fundamental_sciences",
+        "social_sciences",
+        "health_and_medicine",
+    ),
 }
 IMAGE_TASKS = [
-    "rucommonvqa", "ruclevr", "weird", "labtabvqa", "realvqa", "ruhhh_image", "rumathvqa",
+    "rucommonvqa",
+    "ruclevr",
+    "weird",
+    "labtabvqa",
+    "realvqa",
+    "ruhhh_image",
+    "rumathvqa",
     "rutie_vision_default",
     *(f"{group}_{config}" for group, configs in SCIENCE_CONFIGS.items() for config in configs),
 ]
@@ -56,8 +75,9 @@ def write_variant(name: str, breakers: dict, out: Path, options=None) -> dict[in
             ids[ctx.index] = record["meta"]["id"]
         return record
 
-    write_dataset(dataclasses.replace(spec, make_record=make_record), out,
-                  options or FixtureOptions())
+    write_dataset(
+        dataclasses.replace(spec, make_record=make_record), out, options or FixtureOptions()
+    )
     return ids
 
 
@@ -78,13 +98,26 @@ def mera_env(mirror: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return mirror
 
 
-def run_cli(args: list[str], env_extra: dict[str, str], cwd: Path | None = None,
-            program: str = "lm-eval", timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str],
+    env_extra: dict[str, str],
+    cwd: Path | None = None,
+    program: str = "lm-eval",
+    timeout: int = 600,
+) -> subprocess.CompletedProcess:
     """Run one of the venv's console scripts; fail with its output when it fails."""
     env = {**os.environ, **env_extra}
-    proc = subprocess.run([str(BIN / program), *args], env=env, cwd=cwd or REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(BIN / program), *args],
+        env=env,
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
-        pytest.fail(f"{program} {' '.join(args)} exited {proc.returncode}\n"
-                    f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-6000:]}")
+        pytest.fail(
+            f"{program} {' '.join(args)} exited {proc.returncode}\n"
+            f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
+        )
     return proc

@@ -148,6 +148,7 @@ def garbage(n: int = 4096, seed: int = 0) -> bytes:
 
 # -- video ------------------------------------------------------------------------------
 
+
 def expected_frame_index(t: float, fps: float, n_frames: int) -> int:
     """Index of the frame on screen at time ``t`` (frame i covers [i/fps, (i+1)/fps))."""
     return min(n_frames - 1, int(np.floor(t * fps + 1e-6)))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from conftest import AUDIO_TASKS, VIDEO_TASKS
 
 import lm_eval_patches
 from lm_eval_patches.failures import FAILURES

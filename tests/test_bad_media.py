@@ -8,18 +8,16 @@ which decodes the clips' frames, so a broken clip fails only its own request.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import write_variant
 from media_samples import garbage, make_audio_only_mp4, truncate
 from tiny_models import build_tiny_llava
 
 import lm_eval_patches
 from lm_eval_patches.failures import FAILED_ANSWER, FAILURES
-from lm_eval_patches.fixtures.builder import FixtureOptions, select_specs, write_dataset
-from lm_eval_patches.fixtures.spec import RecordContext
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.settings import RUN_OPTIONS
 
@@ -46,7 +44,6 @@ def _zero_length_wav(_: bytes) -> bytes:
     return buf.getvalue()
 
 
-
 def _load(task_name: str, mirror: Path, monkeypatch: pytest.MonkeyPatch):
     import lm_eval.tasks
 
@@ -65,7 +62,9 @@ def _load(task_name: str, mirror: Path, monkeypatch: pytest.MonkeyPatch):
     ids=["truncated", "zero-length", "garbage"],
 )
 def test_broken_audio_names_task_doc_and_field(
-    make: Callable[[bytes], bytes], expected: str, tmp_path: Path,
+    make: Callable[[bytes], bytes],
+    expected: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ids = write_variant("ruEnvAQA", {2: _set_bytes("audio", make)}, tmp_path)
@@ -90,8 +89,10 @@ def test_broken_clips_fail_alone_through_hf_multimodal(
 
     ids = write_variant(
         "CommonVideoQA",
-        {1: _set_bytes("video", lambda data: truncate(data, 0.3)),
-         3: _set_bytes("video", lambda data: make_audio_only_mp4())},
+        {
+            1: _set_bytes("video", lambda data: truncate(data, 0.3)),
+            3: _set_bytes("video", lambda data: make_audio_only_mp4()),
+        },
         tmp_path / "mirror",
     )
     model = build_tiny_llava(tmp_path / "llava")
@@ -102,8 +103,11 @@ def test_broken_clips_fail_alone_through_hf_multimodal(
     results = lm_eval.simple_evaluate(
         model="hf-multimodal",
         model_args={"pretrained": str(model), "dtype": "float32", "device": "cpu"},
-        tasks=["commonvideoqa"], task_manager=manager, log_samples=True,
-        apply_chat_template=True, gen_kwargs="max_gen_toks=3",
+        tasks=["commonvideoqa"],
+        task_manager=manager,
+        log_samples=True,
+        apply_chat_template=True,
+        gen_kwargs="max_gen_toks=3",
     )
     failures = {f.doc: f.reason for f in FAILURES.items}
     FAILURES.items.clear()

@@ -11,7 +11,6 @@ import pytest
 from conftest import IMAGE_TASKS, TASKS_DIR, run_cli
 
 
-
 def _outputs(out: Path) -> tuple[dict, dict[str, list[dict]]]:
     results = [json.loads(p.read_text()) for p in out.rglob("results_*.json")]
     assert len(results) == 1, list(out.rglob("*"))
@@ -36,10 +35,23 @@ def test_image_group_with_original_flags(mirror: Path, tmp_path: Path) -> None:
     """mera_image through plain lm-eval, with the original project's flags and chat template."""
     out = tmp_path / "out"
     proc = run_cli(
-        ["--model", "mera-baseline", "--include_path", str(TASKS_DIR), "--tasks", "mera_image",
-         "--apply_chat_template", "--pass_multimodal_args_to_chat_history",
-         "--replace_videos_with_images_amount", "4", "--log_samples", "--output_path", str(out),
-         "--seed", "1234"],
+        [
+            "--model",
+            "mera-baseline",
+            "--include_path",
+            str(TASKS_DIR),
+            "--tasks",
+            "mera_image",
+            "--apply_chat_template",
+            "--pass_multimodal_args_to_chat_history",
+            "--replace_videos_with_images_amount",
+            "4",
+            "--log_samples",
+            "--output_path",
+            str(out),
+            "--seed",
+            "1234",
+        ],
         {"MERA_DATA_DIR": str(mirror)},
     )
     results, samples = _outputs(out)
@@ -55,8 +67,12 @@ def test_image_group_with_original_flags(mirror: Path, tmp_path: Path) -> None:
 
     # Logged samples name media by the hash of the source bytes, never by pixels.
     known = _source_hashes(mirror)
-    logged = [ref["sha256"] for rows in samples.values() for row in rows
-              for ref in row["arguments"]["gen_args_0"]["arg_2"].get("visual", [])]
+    logged = [
+        ref["sha256"]
+        for rows in samples.values()
+        for row in rows
+        for ref in row["arguments"]["gen_args_0"]["arg_2"].get("visual", [])
+    ]
     assert logged and set(logged) <= known
     one = samples["weird"][0]["arguments"]["gen_args_0"]["arg_2"]["visual"][0]
     assert one["mime"] in ("image/png", "image/jpeg")
@@ -65,28 +81,64 @@ def test_image_group_with_original_flags(mirror: Path, tmp_path: Path) -> None:
 def test_predict_only_on_private_splits(tmp_path: Path) -> None:
     """Hub-style private splits (empty golds): --predict_only works; scoring says gold missing."""
     mirror = tmp_path / "private"
-    run_cli(["fixtures", "--out", str(mirror), "--datasets", "LabTabVQA", "ruCLEVR",
-             "--private"], {}, program="mera-mm")
+    run_cli(
+        ["fixtures", "--out", str(mirror), "--datasets", "LabTabVQA", "ruCLEVR", "--private"],
+        {},
+        program="mera-mm",
+    )
     env = {"MERA_DATA_DIR": str(mirror)}
     out = tmp_path / "predict"
-    run_cli(["--model", "mera-baseline", "--include_path", str(TASKS_DIR), "--tasks",
-             "labtabvqa", "--predict_only", "--output_path", str(out)], env)
+    run_cli(
+        [
+            "--model",
+            "mera-baseline",
+            "--include_path",
+            str(TASKS_DIR),
+            "--tasks",
+            "labtabvqa",
+            "--predict_only",
+            "--output_path",
+            str(out),
+        ],
+        env,
+    )
     _, samples = _outputs(out)
     assert len(samples["labtabvqa"]) == 8
     assert all(row["target"] == "" for row in samples["labtabvqa"])
 
-    proc = run_cli(["--model", "mera-baseline", "--include_path", str(TASKS_DIR), "--tasks",
-                    "labtabvqa,ruclevr"], env)
+    proc = run_cli(
+        [
+            "--model",
+            "mera-baseline",
+            "--include_path",
+            str(TASKS_DIR),
+            "--tasks",
+            "labtabvqa,ruclevr",
+        ],
+        env,
+    )
     assert "none of 8 docs has a gold answer" in proc.stderr
-    rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines()
-            if line.startswith("|") and "exact_match " in line}
+    rows = {
+        line.split("|")[1].strip(): line
+        for line in proc.stdout.splitlines()
+        if line.startswith("|") and "exact_match " in line
+    }
     assert "nan" in rows["labtabvqa"].lower()  # never a fake 0
     assert "nan" not in rows["ruclevr"].lower()  # a public set keeps its golds
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path: Path) -> None:
     proc = pytest.importorskip("subprocess").run(
-        [str(Path(run_cli.__globals__["BIN"]) / "mera-mm"), "fixtures", "--out",
-         str(tmp_path), "--datasets", "NoSuchSet"], capture_output=True, text=True)
+        [
+            str(Path(run_cli.__globals__["BIN"]) / "mera-mm"),
+            "fixtures",
+            "--out",
+            str(tmp_path),
+            "--datasets",
+            "NoSuchSet",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "unknown dataset" in proc.stderr and "nosuchset" in proc.stderr

@@ -13,18 +13,38 @@ def test_hf_multimodal_chat_template_on_two_image_tasks(mirror: Path, tmp_path: 
     model = build_tiny_llava(tmp_path / "tiny-llava")
     out = tmp_path / "out"
     run_cli(
-        ["--model", "hf-multimodal",
-         "--model_args", f"pretrained={model},dtype=float32,image_max_side=48", "--device", "cpu",
-         "--apply_chat_template", "--include_path", str(TASKS_DIR), "--tasks", "weird,ruclevr",
-         "--limit", "3", "--batch_size", "2", "--gen_kwargs", "max_gen_toks=4",
-         "--log_samples", "--output_path", str(out)],
+        [
+            "--model",
+            "hf-multimodal",
+            "--model_args",
+            f"pretrained={model},dtype=float32,image_max_side=48",
+            "--device",
+            "cpu",
+            "--apply_chat_template",
+            "--include_path",
+            str(TASKS_DIR),
+            "--tasks",
+            "weird,ruclevr",
+            "--limit",
+            "3",
+            "--batch_size",
+            "2",
+            "--gen_kwargs",
+            "max_gen_toks=4",
+            "--log_samples",
+            "--output_path",
+            str(out),
+        ],
         {"MERA_DATA_DIR": str(mirror)},
     )
     results = json.loads(next(out.rglob("results_*.json")).read_text())
     for task in ("weird", "ruclevr"):
         assert 0.0 <= results["results"][task]["exact_match,none"] <= 1.0
-        rows = [json.loads(line) for path in out.rglob(f"samples_{task}_*.jsonl")
-                for line in path.read_text().splitlines()]
+        rows = [
+            json.loads(line)
+            for path in out.rglob(f"samples_{task}_*.jsonl")
+            for line in path.read_text().splitlines()
+        ]
         assert len(rows) == 3
         for row in rows:
             prompt = row["arguments"]["gen_args_0"]["arg_0"]

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import ALL_TASKS
 
 from lm_eval_patches.fixtures.builder import FixtureOptions, build_records, select_specs
 from lm_eval_patches.tasks.prompt import PLACEHOLDER_RE

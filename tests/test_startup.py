@@ -21,8 +21,9 @@ def test_fresh_interpreter_sees_our_backends_next_to_upstream() -> None:
         "print(r.get_model('mera-baseline').__name__)\n"
         "print('hf' in r.model_registry and 'vllm-vlm' in r.model_registry)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out == [
         "lm_eval_patches.models.baseline:MeraBaselineLM",
         "lm_eval_patches.models.hf_multimodal",
@@ -34,28 +35,34 @@ def test_fresh_interpreter_sees_our_backends_next_to_upstream() -> None:
 def test_plain_interpreter_does_not_import_lm_eval() -> None:
     """The hook costs nothing for programs that never use lm-eval."""
     code = "import sys; print('lm_eval' in sys.modules, 'lm_eval_patches._startup' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "False True"
 
 
 def test_run_help_lists_original_flags() -> None:
-    out = subprocess.run([str(BIN / "lm-eval"), "run", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [str(BIN / "lm-eval"), "run", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "--pass_multimodal_args_to_chat_history" in out
     assert "--replace_videos_with_images_amount" in out
 
 
 def test_pass_mode_needs_chat_template() -> None:
-    args = argparse.Namespace(pass_multimodal_args_to_chat_history=True,
-                              replace_videos_with_images_amount=None)
+    args = argparse.Namespace(
+        pass_multimodal_args_to_chat_history=True, replace_videos_with_images_amount=None
+    )
     with pytest.raises(SystemExit, match="needs --apply_chat_template"):
         take_flags(args)
 
 
 def test_flags_move_into_run_options_and_leave_the_namespace() -> None:
-    args = argparse.Namespace(pass_multimodal_args_to_chat_history=True,
-                              replace_videos_with_images_amount=8, apply_chat_template=True)
+    args = argparse.Namespace(
+        pass_multimodal_args_to_chat_history=True,
+        replace_videos_with_images_amount=8,
+        apply_chat_template=True,
+    )
     try:
         take_flags(args)
         assert RUN_OPTIONS.pass_multimodal_args_to_chat_history is True

@@ -8,18 +8,16 @@ direct checks of dataset loading, prompt filling and placeholder ordering.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 import datasets
 import huggingface_hub.constants
 import pytest
+from conftest import write_variant
 
 import lm_eval_patches
 from lm_eval_patches.failures import BUILD_ERROR_KEY, FAILED_ANSWER, FAILURES, failed_at_build
 from lm_eval_patches.fixtures.builder import FixtureOptions, select_specs, write_dataset
-from lm_eval_patches.fixtures.spec import DatasetSpec, RecordContext
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.tasks.data import DatasetSourceError, load_source
 from lm_eval_patches.tasks.prompt import fill_instruction, order_fields_by_placeholders
@@ -45,7 +43,6 @@ def _no_image(record: dict) -> None:
     record["inputs"]["image"] = None
 
 
-
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """Hub offline in the live config values too (datasets reads the env once at import)."""
@@ -65,7 +62,6 @@ def broken(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A mirror with the broken WEIRD, its live task, and one baseline run over it."""
     import lm_eval
 
-    ids: dict[int, int] = {}
     mirror = tmp_path_factory.mktemp("broken-mirror")
     ids = write_variant(
         "WEIRD", {CORRUPT: _corrupt_image, TWO_SLOTS: _two_slots, NO_IMAGE: _no_image}, mirror
