@@ -366,3 +366,14 @@ def test_sniff_mime_unknown_and_refs_from_bytes(samples: dict[str, bytes]) -> No
     ref = MediaRef.from_bytes("video", samples["video/quicktime"], "clip.mov")
     assert ref.mime == "video/quicktime" and ref.sha256 == _sha(samples["video/quicktime"])
     assert ref.as_data_url().startswith("data:video/quicktime;base64,")
+
+
+def test_duration_is_exposed_for_audio_and_video() -> None:
+    import media_samples
+
+    audio = MediaRef.from_bytes("audio", media_samples.make_tone_wav(1000, 44100, 1.5))
+    video = MediaRef.from_bytes("video", media_samples.make_counter_video(2, 10, 64, 48))
+    assert abs(audio.duration_s() - 1.5) < 1e-3
+    assert abs(video.duration_s() - 2.0) < 0.11
+    with pytest.raises(ValueError, match="no duration"):
+        MediaRef.from_bytes("image", b"\x89PNG\r\n\x1a\n").duration_s()

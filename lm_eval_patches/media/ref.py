@@ -162,6 +162,19 @@ class MediaRef(dict):
                 exc.with_context(self.where)
             raise
 
+    def duration_s(self) -> float:
+        """Length in seconds of an audio clip or a video (read from headers where possible),
+        so backends can enforce their limits before decoding anything."""
+        if self.kind == "audio":
+            from lm_eval_patches.media.audio import audio_duration
+
+            return self._decoded(audio_duration)
+        if self.kind == "video":
+            from lm_eval_patches.media.video import probe_video
+
+            return self._decoded(probe_video).duration_s
+        raise self.error("an image has no duration")
+
     def as_data_url(self) -> str:
         """``data:<real mime>;base64,...`` of the source bytes (no re-encoding)."""
         data = self.read_bytes()
