@@ -48,6 +48,14 @@ def take_flags(args: argparse.Namespace) -> None:
         raise SystemExit("--replace_videos_with_images_amount must be a positive integer")
     RUN_OPTIONS.pass_multimodal_args_to_chat_history = passed
     RUN_OPTIONS.replace_videos_with_images_amount = amount
+    RUN_OPTIONS.backend_resolves_media = is_our_backend(getattr(args, "model", None) or "hf")
+
+
+def is_our_backend(name: str) -> bool:
+    """True when ``--model name`` is one of this package's backends (without importing it)."""
+    from lm_eval_patches.registration import BACKENDS
+
+    return name in BACKENDS
 
 
 def _task_names(args: argparse.Namespace) -> list[str]:

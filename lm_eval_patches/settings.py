@@ -15,6 +15,10 @@ class RunOptions:
 
     pass_multimodal_args_to_chat_history: bool = False
     replace_videos_with_images_amount: int | None = None
+    # Whether the run's backend resolves lazy MediaRefs (ours do). When a CLI run uses another
+    # backend, requests carry concrete media by default (PIL images, audio dicts), as the
+    # original's default LOAD_OBJECT did; a LOAD_* switch always wins.
+    backend_resolves_media: bool = True
 
 
 RUN_OPTIONS = RunOptions()

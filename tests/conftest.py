@@ -81,6 +81,19 @@ def write_variant(name: str, breakers: dict, out: Path, options=None) -> dict[in
     return ids
 
 
+@pytest.fixture(autouse=True)
+def _fresh_run_options():
+    """Each test starts with default run options (CLI flags set them process-wide)."""
+    import dataclasses
+
+    from lm_eval_patches.settings import RUN_OPTIONS
+
+    saved = dataclasses.asdict(RUN_OPTIONS)
+    yield
+    for name, value in saved.items():
+        setattr(RUN_OPTIONS, name, value)
+
+
 @pytest.fixture(scope="session")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every fixture dataset, written once per session (golds everywhere)."""

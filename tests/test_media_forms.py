@@ -111,6 +111,20 @@ def test_without_a_switch_requests_carry_lazy_refs(tasks: dict) -> None:
         )
 
 
+def test_third_party_backends_get_concrete_media_by_default(
+    tasks: dict, clean_env: pytest.MonkeyPatch
+) -> None:
+    """A CLI run with a backend that is not ours gets the original's default (LOAD_OBJECT)."""
+    from lm_eval_patches.settings import RUN_OPTIONS
+
+    clean_env.setattr(RUN_OPTIONS, "backend_resolves_media", False)
+    values = {d["kind"]: v for _, _, d, v in _all(tasks)}
+    assert isinstance(values["image"], Image.Image)
+    assert set(values["audio"]) == {"array", "sampling_rate", "path"}
+    clean_env.setenv("LOAD_BASE64", "1")  # an explicit switch still wins
+    assert all(set(v) == {"url"} for _, _, _, v in _all(tasks))
+
+
 def test_fixture_media_cover_every_form(tasks: dict) -> None:
     mimes = {d["mime"] for _, _, d, _ in _all(tasks)}
     assert mimes == set(EXTENSIONS), mimes

@@ -75,6 +75,20 @@ def test_flags_move_into_run_options_and_leave_the_namespace() -> None:
         take_flags(argparse.Namespace(replace_videos_with_images_amount=0))
 
 
+@pytest.mark.parametrize(
+    ("model", "resolves"),
+    [("mera-baseline", True), ("hf-multimodal", True), ("vllm-vlm", False), (None, False)],
+)
+def test_backend_decides_whether_requests_carry_lazy_refs(
+    model: str | None, resolves: bool
+) -> None:
+    try:
+        take_flags(argparse.Namespace(model=model))
+        assert RUN_OPTIONS.backend_resolves_media is resolves
+    finally:
+        RUN_OPTIONS.backend_resolves_media = True
+
+
 def test_mera_only_runs_skip_the_builtin_task_index() -> None:
     def ns(tasks: list[str], include: str | None = str(TASKS_DIR)) -> argparse.Namespace:
         return argparse.Namespace(tasks=tasks, include_path=include)

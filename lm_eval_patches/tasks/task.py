@@ -181,7 +181,7 @@ class MeraTask(ConfigurableTask):
                 for ref in refs
                 for f in (frame_refs(ref, frames) if ref.kind == "video" else [ref])
             ]
-        mode = load_mode()
+        mode = load_mode() or (None if RUN_OPTIONS.backend_resolves_media else "LOAD_OBJECT")
         sizes = resize_from_env() if mode else {}
         media: dict[str, list] = {}
         for ref in refs:
