@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,29 +100,34 @@ class MediaRef(dict):
     # -- forms ------------------------------------------------------------------------------
     def read_bytes(self) -> bytes:
         """The source bytes, exactly as stored."""
+        with self.located():
+            try:
+                data = self._loader()
+            except MediaError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any storage failure becomes a MediaError
+                raise self.error(f"cannot read the media bytes: {exc}") from exc
+        if not data:
+            raise self.error("the media file is empty")
+        return data
+
+    @contextmanager
+    def located(self) -> Iterator[None]:
+        """Add this media's place (task, doc, field) to a MediaError raised inside."""
         try:
-            data = self._loader()
+            yield
         except MediaError as exc:
             if self.where and not exc.where:
                 exc.with_context(self.where)
             raise
-        except Exception as exc:  # noqa: BLE001 - any storage failure becomes a MediaError
-            raise self.error(f"cannot read the media bytes: {exc}") from exc
-        if not data:
-            raise self.error("the media file is empty")
-        return data
 
     def error(self, detail: str) -> MediaError:
         """A MediaError about this media, naming where it came from."""
         return MediaError(self.kind, detail, self.where)
 
     def _decoded(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
+        with self.located():
             return fn(self.read_bytes(), *args, **kwargs)
-        except MediaError as exc:
-            if self.where and not exc.where:
-                exc.with_context(self.where)
-            raise
 
     def as_pil(
         self, width: int | None = None, height: int | None = None, max_side: int | None = None
@@ -131,12 +137,8 @@ class MediaRef(dict):
 
         self._expect("image")
         if self._pil_loader is not None:
-            try:
+            with self.located():
                 img = self._pil_loader()
-            except MediaError as exc:
-                if self.where and not exc.where:
-                    exc.with_context(self.where)
-                raise
         else:
             img = self._decoded(decode_image)
         return resize_image(img, width, height, max_side)
@@ -150,17 +152,18 @@ class MediaRef(dict):
         self._expect("audio")
         return self._decoded(decode_audio, target_rate=target_rate, mono=mono)
 
-    def as_frames(self, num_frames: int | None = None, fps: float | None = None) -> list:
-        """PIL frames sampled uniformly (or at ``fps``) by seeking, cached per clip and sampling."""
+    def as_frames(
+        self, num_frames: int | None = None, fps: float | None = None, index: int | None = None
+    ) -> list:
+        """PIL frames sampled uniformly (or at ``fps``) by seeking, cached per clip and sampling;
+        with ``index``, only that frame of the sampling (a one-item list)."""
         from lm_eval_patches.media.video import FRAME_CACHE
 
         self._expect("video")
-        try:
-            return FRAME_CACHE.get_or_sample(self.sha256, self.read_bytes, num_frames, fps)
-        except MediaError as exc:
-            if self.where and not exc.where:
-                exc.with_context(self.where)
-            raise
+        with self.located():
+            return FRAME_CACHE.get_or_sample(
+                self.sha256, self.read_bytes, num_frames, fps, index=index
+            )
 
     def duration_s(self) -> float:
         """Length in seconds of an audio clip or a video (read from headers where possible),
@@ -205,7 +208,7 @@ def frame_refs(video: MediaRef, count: int) -> list[MediaRef]:
     """
 
     def frame(index: int) -> Image.Image:
-        return video.as_frames(num_frames=count)[index]
+        return video.as_frames(count, index=index)[0]
 
     def png(index: int) -> bytes:
         from lm_eval_patches.media.image import encode_png

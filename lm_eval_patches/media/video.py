@@ -391,8 +391,25 @@ class FrameCache:
         num_frames: int | None = None,
         fps: float | None = None,
         decoder: str = "auto",
+        index: int | None = None,
     ) -> list[Image.Image]:
-        """Cached frames for the clip, calling ``data_loader`` and decoding only on a miss."""
+        """Cached frames for the clip, calling ``data_loader`` and decoding only on a miss.
+
+        With ``index``, only that frame is copied out (a one-item list): frame-by-frame readers
+        such as --replace_videos_with_images_amount need not copy the whole clip each time.
+        """
+        frames = self._frames(sha256, data_loader, num_frames, fps, decoder)
+        chosen = frames if index is None else [frames[index]]
+        return [im.copy() for im in chosen]
+
+    def _frames(
+        self,
+        sha256: str,
+        data_loader: Callable[[], bytes],
+        num_frames: int | None,
+        fps: float | None,
+        decoder: str,
+    ) -> list[Image.Image]:
         if num_frames is None and fps is None:
             num_frames = DEFAULT_NUM_FRAMES
         key = (sha256, num_frames, None if fps is None else float(fps))
@@ -401,7 +418,7 @@ class FrameCache:
             if hit is not None:
                 self._entries.move_to_end(key)
                 self.hits += 1
-                return [im.copy() for im in hit[0]]
+                return hit[0]
             self.misses += 1
         frames = sample_frames(data_loader(), num_frames, fps=fps, decoder=decoder)
         size = sum(im.width * im.height * len(im.getbands()) for im in frames)
@@ -415,7 +432,7 @@ class FrameCache:
             ):
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
-        return [im.copy() for im in frames]
+        return frames
 
 
 FRAME_CACHE = FrameCache()  # the process-wide cache used by MediaRef.as_frames
