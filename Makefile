@@ -21,9 +21,10 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/mera-mm fixtures --out $(DATA)
 	$(OFFLINE) MERA_DATA_DIR=$(abspath $(DATA)) $(BIN)/lm-eval --model mera-baseline \
+		--model_args model=mera-baseline,seed=1234 \
 		--include_path ./multimodal_tasks --tasks mera_multimodal \
 		--log_samples --output_path $(DEMO_OUT)
-	@echo "outputs: $$(ls -d $(DEMO_OUT)/*/ | head -1)"
+	@echo "results and samples: $(DEMO_OUT)/mera-baseline/"
 
 test: setup
 	$(OFFLINE) $(BIN)/python -m pytest -q

@@ -23,9 +23,11 @@ class MeraBaselineLM(LM):
 
     MULTIMODAL = True
 
-    def __init__(self, seed: int | str = 1234, **_: Any) -> None:
+    def __init__(self, seed: int | str = 1234, model: str = "mera-baseline", **_: Any) -> None:
         super().__init__()
         self.seed = int(seed)
+        # ``model=`` names the run: lm-eval derives its output folder from it.
+        self.model_name = model
         self._majority: dict[str, str] = {}
 
     def _rng(self, task: str, doc_key: str) -> random.Random:
