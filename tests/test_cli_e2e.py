@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import IMAGE_TASKS, TASKS_DIR, run_cli
+from conftest import ALL_TASKS, TASKS_DIR, VIDEO_TASKS, run_cli
 
 
 def _outputs(out: Path) -> tuple[dict, dict[str, list[dict]]]:
@@ -31,8 +31,8 @@ def _source_hashes(mirror: Path) -> set[str]:
     return hashes
 
 
-def test_image_group_with_original_flags(mirror: Path, tmp_path: Path) -> None:
-    """mera_image through plain lm-eval, with the original project's flags and chat template."""
+def test_all_tasks_with_original_flags(mirror: Path, tmp_path: Path) -> None:
+    """mera_multimodal (all 18 datasets) through plain lm-eval, with the original flags."""
     out = tmp_path / "out"
     proc = run_cli(
         [
@@ -41,7 +41,7 @@ def test_image_group_with_original_flags(mirror: Path, tmp_path: Path) -> None:
             "--include_path",
             str(TASKS_DIR),
             "--tasks",
-            "mera_image",
+            "mera_multimodal",
             "--apply_chat_template",
             "--pass_multimodal_args_to_chat_history",
             "--replace_videos_with_images_amount",
@@ -55,10 +55,9 @@ def test_image_group_with_original_flags(mirror: Path, tmp_path: Path) -> None:
         {"MERA_DATA_DIR": str(mirror)},
     )
     results, samples = _outputs(out)
-    for task in IMAGE_TASKS:
-        assert task in results["results"], task
-        em = results["results"][task]["exact_match,none"]
-        assert 0.0 <= em <= 1.0
+    for task in ALL_TASKS:
+        metric = "intent_em,scoring" if task == "ruslun" else "exact_match,none"
+        assert 0.0 <= results["results"][task][metric] <= 1.0, task
         assert samples[task], task
     for group in ("runaturalsciencevqa", "schoolsciencevqa", "unisciencevqa"):
         assert 0.0 <= results["groups"][group]["exact_match,none"] <= 1.0
@@ -69,10 +68,17 @@ def test_image_group_with_original_flags(mirror: Path, tmp_path: Path) -> None:
     known = _source_hashes(mirror)
     logged = [
         ref["sha256"]
-        for rows in samples.values()
+        for task, rows in samples.items()
+        if task not in VIDEO_TASKS
         for row in rows
         for ref in row["arguments"]["gen_args_0"]["arg_2"].get("visual", [])
     ]
+    # --replace_videos_with_images_amount 4: each video became 4 frame images at its slot.
+    for task in VIDEO_TASKS:
+        row = samples[task][0]["arguments"]["gen_args_0"]
+        frames = row["arg_2"]["visual"]
+        assert len(frames) == 4 and all("#frame" in ref["name"] for ref in frames)
+        assert "video" not in row["arg_2"] and row["arg_0"].count("<image>") == 4
     assert logged and set(logged) <= known
     one = samples["weird"][0]["arguments"]["gen_args_0"]["arg_2"]["visual"][0]
     assert one["mime"] in ("image/png", "image/jpeg")
