@@ -328,3 +328,30 @@ def test_two_mirrors_of_one_dataset_do_not_share_a_cache(tmp_path: Path) -> None
     assert _outputs(public) == [""] * 8
     write_dataset(spec, public, FixtureOptions())
     assert _outputs(public) == golds
+
+
+def test_fewshot_media_come_first_in_prompt_order(mera_env: Path) -> None:
+    """With --num_fewshot N, the shots' images precede the doc's, one per <image> slot."""
+    import lm_eval
+
+    lm_eval_patches.register()
+    results = lm_eval.simple_evaluate(
+        model="mera-baseline",
+        tasks=["weird"],
+        num_fewshot=2,
+        limit=2,
+        task_manager=_manager(),
+        log_samples=True,
+    )
+    assert results["configs"]["weird"]["num_fewshot"] == 2
+    for row in results["samples"]["weird"]:
+        context, _, media = row["arguments"][0]
+        refs = media["visual"]
+        assert len(refs) == 3 == context.count("<image>")
+        assert refs[-1]["sha256"] == row["doc"]["inputs"]["image"]["sha256"]
+        assert all(ref["sha256"] != refs[-1]["sha256"] for ref in refs[:-1])
+
+
+def test_unknown_mera_option_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown key.*answr"):
+        MeraTask(config={"task": "t", "dataset_path": "x", "mera": {"answr": "letter"}})

@@ -40,6 +40,7 @@ from lm_eval_patches.tasks.scoring import ScoringOptions, score_doc
 log = logging.getLogger(__name__)
 
 MEDIA_ARG_KEYS = {"image": "visual", "audio": "audio", "video": "video"}
+MERA_OPTIONS = {"answer", "optional_media", "drop_context_slot", "scoring"}
 
 # Live MERA tasks by name, so in-process backends (the baseline) can ask a task about a doc.
 ACTIVE_TASKS: weakref.WeakValueDictionary[str, MeraTask] = weakref.WeakValueDictionary()
@@ -54,6 +55,12 @@ class MeraTask(ConfigurableTask):
         config = dict(config or {})
         options = dict(config.pop("mera", None) or {})
         config.pop("class", None)
+        unknown = set(options) - MERA_OPTIONS
+        if unknown:
+            raise ValueError(
+                f"task {config.get('task')}: unknown key(s) {sorted(unknown)} in its mera: block "
+                f"(known: {', '.join(sorted(MERA_OPTIONS))})"
+            )
         self.answer_kind: str = options.get("answer", "free")
         self.drop_context: bool = bool(options.get("drop_context_slot", False))
         self.optional_media: set[str] = set(options.get("optional_media") or [])
