@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 from lm_eval_patches.fixtures.counter_clips import make_counter_video, read_frame_number
+from lm_eval_patches.media.frame_cache import FRAME_CACHE
 from lm_eval_patches.media.ref import MediaRef, frame_refs
-from lm_eval_patches.media.video import FRAME_CACHE, sample_frame_times, sample_frames
+from lm_eval_patches.media.video import sample_frame_times, sample_frames
 
 TARGETS = {"keyint-30": 10.0, "gop-250": 4.0}  # minimum full/ours speed-up
 

@@ -14,8 +14,8 @@ from PIL import Image
 
 from lm_eval_patches.media import video
 from lm_eval_patches.media.errors import MediaError
+from lm_eval_patches.media.frame_cache import FRAME_CACHE, FrameCache
 from lm_eval_patches.media.video import (
-    FrameCache,
     probe_video,
     sample_frame_times,
     sample_frames,
@@ -324,4 +324,4 @@ def test_frame_cache_byte_budget(clips):
 
 
 def test_module_cache_exists():
-    assert isinstance(video.FRAME_CACHE, FrameCache)
+    assert isinstance(FRAME_CACHE, FrameCache)

@@ -157,7 +157,7 @@ class MediaRef(dict):
     ) -> list:
         """PIL frames sampled uniformly (or at ``fps``) by seeking, cached per clip and sampling;
         with ``index``, only that frame of the sampling (a one-item list)."""
-        from lm_eval_patches.media.video import FRAME_CACHE
+        from lm_eval_patches.media.frame_cache import FRAME_CACHE
 
         self._expect("video")
         with self.located():
