@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BIN, TASKS_DIR
+from conftest import ALL_TASKS, BIN, TASKS_DIR
 
 from lm_eval_patches.cli_flags import only_include_path_tasks, take_flags
 from lm_eval_patches.settings import RUN_OPTIONS
@@ -97,3 +97,19 @@ def test_mera_only_runs_skip_the_builtin_task_index() -> None:
     assert only_include_path_tasks(ns(["runaturalsciencevqa,ruclevr"]))
     assert not only_include_path_tasks(ns(["weird", "arc_easy"]))  # needs the built-ins
     assert not only_include_path_tasks(ns(["weird"], include=None))
+
+
+def test_public_and_private_groups_split_every_dataset(mera_env) -> None:
+    """mera_public and mera_private partition the pack, matching each dataset's access."""
+    import lm_eval.tasks
+
+    from lm_eval_patches.fixtures.builder import all_specs
+
+    manager = lm_eval.tasks.TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    loaded = {g: manager.load([g])["tasks"] for g in ("mera_public", "mera_private")}
+    public, private = set(loaded["mera_public"]), set(loaded["mera_private"])
+    assert public | private == set(ALL_TASKS) and not public & private
+    access = {f"MERA-evaluation/{spec.name}": spec.public for spec in all_specs()}
+    for group, tasks in loaded.items():
+        for name, task in tasks.items():
+            assert access[task.config.dataset_path] == (group == "mera_public"), name
