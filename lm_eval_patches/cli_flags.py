@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -98,6 +99,14 @@ def tasks_from_include_path_only() -> Iterator[None]:
         TaskManager.__init__ = original
 
 
+def report_failures() -> None:
+    """After a run: how many requests failed and why (each was logged as it happened)."""
+    from lm_eval_patches.failures import FAILURES
+
+    if FAILURES.items:
+        print(FAILURES.summary(), file=sys.stderr)
+
+
 def install_run_flags(run_module: ModuleType) -> None:
     """Patch ``lm_eval._cli.run.Run`` so ``lm-eval run`` accepts and consumes our flags."""
     run_cls = run_module.Run
@@ -117,6 +126,7 @@ def install_run_flags(run_module: ModuleType) -> None:
                 original_execute(args)
         else:
             original_execute(args)
+        report_failures()
 
     run_cls._add_args = _add_args
     run_cls._execute = staticmethod(_execute)

@@ -355,3 +355,17 @@ def test_fewshot_media_come_first_in_prompt_order(mera_env: Path) -> None:
 def test_unknown_mera_option_is_an_error() -> None:
     with pytest.raises(ValueError, match="unknown key.*answr"):
         MeraTask(config={"task": "t", "dataset_path": "x", "mera": {"answr": "letter"}})
+
+
+def test_failure_summary_counts_per_task() -> None:
+    from lm_eval_patches.failures import FailureLog
+
+    log = FailureLog()
+    assert log.summary() == "no failed requests"
+    log.record("weird", "5", "task weird, doc 5, field inputs.image: cannot decode image (x)")
+    log.record("weird", "7", "task weird, doc 7, field inputs.image: cannot decode image (x)")
+    log.record("aquaria", "3", "task aquaria, doc 3, field inputs.audio_2: no bytes")
+    lines = log.summary().splitlines()
+    assert lines[0] == "3 request(s) failed:"
+    assert lines[1].startswith("  weird: 2 (e.g. task weird, doc 5")
+    assert lines[2].startswith("  aquaria: 1 (e.g. task aquaria, doc 3")

@@ -52,11 +52,3 @@ def sniff_mime(data: bytes) -> str | None:
 def extension_for(mime: str | None) -> str:
     """File extension for a MIME type ("bin" when unknown)."""
     return _EXTENSIONS.get(mime or "", "bin")
-
-
-def kind_of(mime: str | None) -> str | None:
-    """ "image", "audio" or "video" for a MIME type."""
-    if not mime:
-        return None
-    major = mime.split("/", 1)[0]
-    return major if major in ("image", "audio", "video") else None
