@@ -1,0 +1,154 @@
+"""Shared machinery of the Hugging Face adapters: load, render the chat, generate, count.
+
+A subclass names its model class (``model_class``, an attribute of ``transformers``), which
+media kinds the model takes, and how the processor receives them (``media_inputs``). The chat
+goes through the processor's own chat template with Hugging Face's content parts
+(``{"type": "image"}``, ``{"type": "audio"}``, ``{"type": "video"}``, ``{"type": "text"}``) in
+the order the client sent them; the media themselves are passed to the processor alongside.
+
+Model args (``--model-args``): ``device`` (default: cuda when available, else cpu), ``dtype``
+(``auto``, ``float32``, ``bfloat16``...), ``trust_remote_code`` (default false),
+``num_frames`` (frames sampled per video, default 8), ``max_tokens`` (the default completion
+budget when a request names none, default 256).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lm_eval_patches.server.adapters.base import BaseModel, Generation, SamplingParams
+from lm_eval_patches.server.errors import APIError
+
+if TYPE_CHECKING:
+    from lm_eval_patches.media.ref import MediaRef
+    from lm_eval_patches.server.inputs import ChatTurn
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "yes")
+
+
+class HFChatModel(BaseModel):
+    """A transformers model with a processor and a chat template (one request at a time)."""
+
+    model_class: ClassVar[str] = "AutoModelForImageTextToText"
+    # Media kinds the model takes natively; with ``videos_as_frames`` a video becomes frames.
+    media_kinds: ClassVar[tuple[str, ...]] = ("image",)
+    videos_as_frames: ClassVar[bool] = False
+
+    def init_model(self) -> None:
+        import torch
+        import transformers
+
+        self.device = self.option("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = self.option("dtype", "auto")
+        trust = _truthy(self.option("trust_remote_code", False))
+        self.num_frames = int(self.option("num_frames", 8))
+        self.processor = transformers.AutoProcessor.from_pretrained(
+            self.model_name, trust_remote_code=trust
+        )
+        cls = getattr(transformers, self.model_class)
+        self.model = cls.from_pretrained(
+            self.model_name,
+            dtype=dtype if dtype == "auto" else getattr(torch, dtype),
+            trust_remote_code=trust,
+        )
+        self.model.to(self.device).eval()
+        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+
+    # -- media --------------------------------------------------------------------------------
+    def expand_turns(self, turns: list[ChatTurn]) -> list[ChatTurn]:
+        """Check media kinds against the model; turn videos into frames where asked."""
+        from lm_eval_patches.media.ref import frame_refs
+        from lm_eval_patches.server.inputs import ChatTurn
+
+        out = []
+        for i, turn in enumerate(turns):
+            parts: list[str | MediaRef] = []
+            for part in turn.parts:
+                if isinstance(part, str) or part.kind in self.media_kinds:
+                    parts.append(part)
+                elif part.kind == "video" and self.videos_as_frames:
+                    parts.extend(frame_refs(part, self.num_frames))
+                else:
+                    raise APIError(
+                        400,
+                        f"messages[{i}]: this model ({self.name}) does not take {part.kind} "
+                        f"input; it takes {', '.join(self.media_kinds)}",
+                        param=f"messages[{i}].content",
+                        code="unsupported_media",
+                    )
+            out.append(ChatTurn(turn.role, parts))
+        return out
+
+    def chat_messages(self, turns: list[ChatTurn]) -> list[dict[str, Any]]:
+        """Hugging Face chat messages: content parts in the client's order."""
+        messages = []
+        for turn in turns:
+            content = [
+                {"type": "text", "text": p} if isinstance(p, str) else {"type": p.kind}
+                for p in turn.parts
+            ]
+            messages.append({"role": turn.role, "content": content})
+        return messages
+
+    def media_inputs(self, turns: list[ChatTurn]) -> dict[str, Any]:
+        """Processor keyword arguments holding the decoded media (images by default)."""
+        from lm_eval_patches.server.inputs import all_media
+
+        images = [ref.as_pil() for ref in all_media(turns, "image")]
+        return {"images": images} if images else {}
+
+    # -- generation ---------------------------------------------------------------------------
+    def prepare(self, turns: list[ChatTurn]) -> Any:
+        """Tokenised model inputs (a BatchFeature on the model's device)."""
+        text = self.processor.apply_chat_template(
+            self.chat_messages(turns), tokenize=False, add_generation_prompt=True
+        )
+        inputs = self.processor(text=[text], return_tensors="pt", **self.media_inputs(turns))
+        return inputs.to(self.device)
+
+    def generate(self, turns: list[ChatTurn], params: SamplingParams) -> Generation:
+        import torch
+
+        with_media = self.expand_turns(turns)
+        try:
+            inputs = self.prepare(with_media)
+        except ValueError as exc:  # media the processor refuses: the client's input is at fault
+            raise APIError(400, f"cannot prepare the inputs: {exc}", code="invalid_media") from exc
+        kwargs = self.generation_kwargs(params)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)  # safe: exclusive adapters run one request at a time
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **kwargs)
+        prompt_len = inputs["input_ids"].shape[1]
+        return self.finish(output[0, prompt_len:].tolist(), prompt_len, params)
+
+    def generation_kwargs(self, params: SamplingParams) -> dict[str, Any]:
+        """transformers ``generate`` settings for one request (greedy at temperature 0)."""
+        kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens}
+        if params.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+        if params.stop:
+            kwargs.update(stop_strings=params.stop, tokenizer=self.tokenizer)
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = self.tokenizer.eos_token_id
+        kwargs["pad_token_id"] = pad
+        return kwargs
+
+    def finish(self, new_ids: list[int], prompt_len: int, params: SamplingParams) -> Generation:
+        """Decode the new tokens; ``length`` when the budget ran out without an end token."""
+        special = set(self.tokenizer.all_special_ids)
+        pad = self.tokenizer.pad_token_id
+        while new_ids and pad is not None and new_ids[-1] == pad:
+            new_ids = new_ids[:-1]  # padding after the end is not part of the answer
+        ended = bool(new_ids) and new_ids[-1] in special
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        stopped = any(s and s in text for s in params.stop)
+        reason = (
+            "length" if len(new_ids) >= params.max_tokens and not (ended or stopped) else "stop"
+        )
+        return Generation(text, reason, prompt_len, len(new_ids))

@@ -1,0 +1,52 @@
+"""``qwen2.5-omni``: Qwen2.5-Omni (and Qwen3-Omni with ``model_class=...``): text, images,
+audio and video in, text out (the talker's speech output is switched off).
+
+Model args as for every Hugging Face adapter, plus ``model_class`` (default
+``Qwen2_5OmniForConditionalGeneration``; ``Qwen3OmniMoeForConditionalGeneration`` for Qwen3-Omni).
+The audio track of a video is not used (``use_audio_in_video`` false, as the original ran it).
+Needs the real checkpoint and a GPU; not exercised by this project's CPU tests.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lm_eval_patches.server.adapters.hf_base import HFChatModel
+from lm_eval_patches.server.adapters.qwen_vl import video_arrays
+
+if TYPE_CHECKING:
+    from lm_eval_patches.server.adapters.base import SamplingParams
+    from lm_eval_patches.server.inputs import ChatTurn
+
+
+class QwenOmniModel(HFChatModel):
+    """Qwen-Omni thinker: every media kind, answered as text."""
+
+    name = "qwen2.5-omni"
+    model_class = "Qwen2_5OmniForConditionalGeneration"
+    media_kinds = ("image", "audio", "video")
+
+    def init_model(self) -> None:
+        self.model_class = self.option("model_class", type(self).model_class)
+        super().init_model()
+        if hasattr(self.model, "disable_talker"):
+            self.model.disable_talker()  # text answers only: no speech weights in memory
+
+    def media_inputs(self, turns: list[ChatTurn]) -> dict[str, Any]:
+        from lm_eval_patches.server.inputs import all_media
+
+        inputs = super().media_inputs(turns)
+        rate = self.processor.feature_extractor.sampling_rate
+        audio = [ref.as_audio(target_rate=rate)[0] for ref in all_media(turns, "audio")]
+        if audio:
+            inputs["audio"] = audio
+        videos = video_arrays(turns, self.num_frames)
+        if videos:
+            inputs["videos"] = videos
+        inputs["use_audio_in_video"] = False
+        return inputs
+
+    def generation_kwargs(self, params: SamplingParams) -> dict[str, Any]:
+        kwargs = super().generation_kwargs(params)
+        kwargs.update(return_audio=False, use_audio_in_video=False)
+        return kwargs
