@@ -1,4 +1,4 @@
-"""The original's start command, kept: ``cd scripts/fastapi_models && uvicorn main:app --port 1234``.
+"""The original's start command: ``cd scripts/fastapi_models && uvicorn main:app --port 1234``.
 
 The server itself lives in ``lm_eval_patches.server``; this shim only builds its app. Say what to
 serve with environment variables, read when the server starts (see docs/backends.md):
