@@ -26,7 +26,7 @@ from lm_eval_patches.server.config import ServerConfig
 from lm_eval_patches.server.errors import APIError, error_body
 from lm_eval_patches.server.inputs import MediaPolicy, parse_messages
 from lm_eval_patches.server.schema import ChatCompletionRequest, completion_body, models_body
-from lm_eval_patches.server.security import BodyLimitMiddleware, check_bearer
+from lm_eval_patches.server.security import GuardMiddleware
 
 log = logging.getLogger("mera_mm.server")
 
@@ -63,21 +63,16 @@ def create_app(config: ServerConfig | None = None, adapter: BaseModel | None = N
     app.state.server = state
     _install_error_handlers(app)
 
-    def authorise(request: Request) -> None:
-        check_bearer(request.headers.get("authorization"), state.config.api_key)
-
     @app.get("/health")
     def health() -> dict[str, Any]:
         return {"status": "ok", "model": state.config.model_name, "adapter": state.adapter.name}
 
     @app.get("/v1/models")
-    def models(request: Request) -> dict[str, Any]:
-        authorise(request)
+    def models() -> dict[str, Any]:
         return models_body(state.config.model_name, state.created)
 
     @app.post("/v1/chat/completions")
-    def chat_completions(body: ChatCompletionRequest, request: Request) -> dict[str, Any]:
-        authorise(request)
+    def chat_completions(body: ChatCompletionRequest) -> dict[str, Any]:
         cfg = state.config
         if body.model != cfg.model_name:
             raise APIError(
@@ -95,8 +90,10 @@ def create_app(config: ServerConfig | None = None, adapter: BaseModel | None = N
         turns = parse_messages(body.messages, policy)
         return completion_body(cfg.model_name, state.adapter.serve(turns, params))
 
-    # Outermost: refuse oversized bodies before anything reads them.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=lambda: state.config.max_body_bytes)
+    # Outermost: refuse strangers and oversized bodies before anything reads them.
+    app.add_middleware(
+        GuardMiddleware, settings=lambda: (state.config.api_key, state.config.max_body_bytes)
+    )
     return app
 
 
@@ -120,9 +117,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         if first.get("type") == "json_invalid":
             message = f"the request body is not valid JSON ({first.get('ctx', {}).get('error')})"
             param = None
+        elif not loc:
+            param, message = None, "the request body must be a JSON object (model, messages, ...)"
         else:
-            param = ".".join(loc) or None
-            message = f"{param or 'body'}: {first.get('msg', 'invalid request')}"
+            param = ".".join(loc)
+            message = f"{param}: {first.get('msg', 'invalid request')}"
         return JSONResponse(error_body(400, message, param, "invalid_request"), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,4 +1,5 @@
-"""Guards in front of the app: request body size limit (ASGI middleware) and bearer token."""
+"""Guards in front of the app (one ASGI middleware): the bearer token on ``/v1`` routes, then
+the request body size limit, both checked before any byte of the body is read or parsed."""
 
 from __future__ import annotations
 
@@ -10,26 +11,32 @@ from typing import Any
 from lm_eval_patches.server.errors import APIError, error_body
 
 
-class BodyLimitMiddleware:
-    """Answer 413 (OpenAI's error shape) to bodies over the limit, before the app reads them:
-    by ``Content-Length`` when given, else by counting a chunked body as it arrives.
+class GuardMiddleware:
+    """401 without the right bearer token (``/v1`` routes, when a key is set); 413 (OpenAI's
+    error shape) for bodies over the limit, by ``Content-Length`` when given, else by counting a
+    chunked body as it arrives.
 
-    ``max_bytes`` is a number or a callable giving it (read per request, so a limit taken from
-    the environment at start-up applies)."""
+    ``settings`` returns ``(api_key, max_bytes)``; it is called per request, so settings read
+    from the environment at start-up apply."""
 
-    def __init__(self, app: Any, max_bytes: int | Callable[[], int]) -> None:
+    def __init__(self, app: Any, settings: Callable[[], tuple[str | None, int]]) -> None:
         self.app = app
-        self._limit = max_bytes
-
-    @property
-    def max_bytes(self) -> int:
-        return self._limit() if callable(self._limit) else self._limit
+        self.settings = settings
+        self.max_bytes = 0
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        api_key, self.max_bytes = self.settings()
         headers = dict(scope.get("headers") or [])
+        if scope["path"].startswith("/v1"):
+            auth = headers.get(b"authorization", b"").decode("latin-1")
+            try:
+                check_bearer(auth, api_key)
+            except APIError as exc:
+                await _reply(send, 401, exc.message, exc.code, exc.headers)
+                return
         length = headers.get(b"content-length")
         if length is not None:
             try:
@@ -73,15 +80,17 @@ class BodyLimitMiddleware:
         )
 
 
-async def _reply(send: Any, status: int, message: str, code: str = "body_too_large") -> None:
+async def _reply(
+    send: Any,
+    status: int,
+    message: str,
+    code: str = "body_too_large",
+    extra: dict[str, str] | None = None,
+) -> None:
     body = json.dumps(error_body(status, message, code=code)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

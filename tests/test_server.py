@@ -1,0 +1,313 @@
+"""The model server over real HTTP on 127.0.0.1: the official openai client against the tiny
+LLaVA and tiny Qwen2-Audio, the proxy adapter, and the safe-by-default cases."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import pytest
+from server_helpers import post_raw, recording, serve
+from tiny_models import build_tiny_llava
+from tiny_qwen2_audio import build_tiny_qwen2_audio
+
+from lm_eval_patches.server.config import ServerConfig
+
+CASES = Path(__file__).parent / "cases"
+KEY = "sk-test-key"
+CPU = {"device": "cpu", "dtype": "float32"}
+
+
+def jpeg_url(size=(64, 48), color=(200, 30, 30)) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, "JPEG")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def wav_b64(seconds=0.5, rate=22050) -> str:
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 440 * t)).astype("float32"), rate, format="WAV")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.fixture(scope="module")
+def llava_server(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny LLaVA behind the server, with a bearer token and a 2 MB body limit."""
+    model = build_tiny_llava(tmp_path_factory.mktemp("tiny-llava"))
+    adapter = recording("hf-image-text-to-text")(str(model), **CPU)
+    config = ServerConfig(
+        adapter="hf-image-text-to-text",
+        model=str(model),
+        served_model_name="tiny-llava",
+        api_key=KEY,
+        max_body_bytes=2_000_000,
+    )
+    with serve(config, adapter) as url:
+        yield url, adapter
+
+
+def test_openai_client_image_round_trip(llava_server) -> None:
+    import openai
+
+    url, adapter = llava_server
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY)
+    messages = [
+        {"role": "system", "content": "Отвечай кратко."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Что на картинке"},
+                {"type": "image_url", "image_url": {"url": jpeg_url()}},
+                {"type": "text", "text": "и на этой?"},
+                {"type": "image_url", "image_url": {"url": jpeg_url(color=(0, 0, 250))}},
+            ],
+        },
+    ]
+    first = client.chat.completions.create(
+        model="tiny-llava", messages=messages, max_completion_tokens=6, temperature=0, seed=1
+    )
+    assert first.id.startswith("chatcmpl-") and first.object == "chat.completion"
+    assert first.model == "tiny-llava" and first.created > 0
+    choice = first.choices[0]
+    assert choice.index == 0 and choice.message.role == "assistant"
+    assert choice.finish_reason in ("stop", "length") and isinstance(choice.message.content, str)
+    usage = first.usage
+    assert 0 < usage.completion_tokens <= 6 and usage.prompt_tokens > 2 * 16  # 16 per image
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert adapter.received[-1] == [
+        ("system", [("text", "Отвечай кратко.")]),
+        (
+            "user",
+            [
+                ("text", "Что на картинке"),
+                ("image", "image/jpeg"),
+                ("text", "и на этой?"),
+                ("image", "image/jpeg"),
+            ],
+        ),
+    ]
+    # Greedy is repeatable; the older max_tokens works too; settings never reload the model.
+    again = client.chat.completions.create(
+        model="tiny-llava", messages=messages, max_tokens=6, temperature=0
+    )
+    assert again.choices[0].message.content == choice.message.content
+    short = client.chat.completions.create(
+        model="tiny-llava", messages=messages, max_tokens=1, temperature=0
+    )
+    assert short.usage.completion_tokens == 1 and short.choices[0].finish_reason == "length"
+    sampled = client.chat.completions.create(
+        model="tiny-llava",
+        messages=messages,
+        max_completion_tokens=4,
+        temperature=0.7,
+        top_p=0.9,
+        seed=7,
+        stop=["\n\n", "###"],
+    )
+    params = adapter.last_params
+    assert (params.temperature, params.top_p, params.seed, params.max_tokens) == (0.7, 0.9, 7, 4)
+    assert params.stop == ["\n\n", "###"] and "###" not in sampled.choices[0].message.content
+    assert adapter.loads == 1
+    listed = client.models.list()
+    assert [m.id for m in listed.data] == ["tiny-llava"]
+
+
+def test_stop_strings_cut_the_answer(llava_server) -> None:
+    import openai
+
+    url, _ = llava_server
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY)
+    messages = [{"role": "user", "content": "Choose the correct option"}]
+    full = client.chat.completions.create(
+        model="tiny-llava", messages=messages, max_tokens=8, temperature=0
+    )
+    text = full.choices[0].message.content
+    assert len(text) > 2
+    stop = text[2:4]  # whatever the random model says, stop inside it
+    cut = client.chat.completions.create(
+        model="tiny-llava", messages=messages, max_tokens=8, temperature=0, stop=[stop]
+    )
+    assert cut.choices[0].message.content == text[: text.find(stop)]
+    assert cut.choices[0].finish_reason == "stop"
+
+
+def _error(reply, status: int, code: str | None = None) -> dict:
+    assert reply.status_code == status, reply.text
+    body = reply.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["message"] and "Traceback" not in reply.text
+    if code:
+        assert body["error"]["code"] == code
+    return body["error"]
+
+
+def _chat(content, model="tiny-llava", **extra) -> dict:
+    return {"model": model, "messages": [{"role": "user", "content": content}], **extra}
+
+
+HUGE_URL = (
+    "data:image/png;base64,"
+    + base64.b64encode(
+        (CASES / "huge_20000x9000.png").read_bytes()  # 180 megapixels in 34 KB
+    ).decode()
+)
+AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "name, body, headers, status, code",
+    [
+        ("no token", _chat("hi"), {"Content-Type": "application/json"}, 401, "invalid_api_key"),
+        ("wrong token", _chat("hi"), {"Authorization": "Bearer nope"}, 401, "invalid_api_key"),
+        ("body too big", _chat("x" * 2_100_000), AUTH, 413, "body_too_large"),
+        (
+            "remote url",
+            _chat([{"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/a.jpg"}}]),
+            AUTH,
+            400,
+            "remote_url_disabled",
+        ),
+        ("malformed json", b'{"model": "tiny-llava", "messages": [', AUTH, 400, None),
+        ("not an object", b"[1, 2]", AUTH, 400, None),
+        ("no messages", {"model": "tiny-llava"}, AUTH, 400, None),
+        (
+            "bad base64",
+            _chat([{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}]),
+            AUTH,
+            400,
+            "invalid_base64",
+        ),
+        (
+            "not an image",
+            _chat([{"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}}]),
+            AUTH,
+            400,
+            "invalid_media",
+        ),
+        (
+            "over the pixel budget",
+            _chat(
+                [
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": HUGE_URL},
+                    }
+                ]
+            ),
+            AUTH,
+            400,
+            "image_too_large",
+        ),
+        (
+            "audio to an image model",
+            _chat([{"type": "input_audio", "input_audio": {"data": wav_b64(), "format": "wav"}}]),
+            AUTH,
+            400,
+            "unsupported_media",
+        ),
+        ("unknown part", _chat([{"type": "file", "file": {}}]), AUTH, 400, None),
+        ("bad role", {"model": "tiny-llava", "messages": [{"role": "x"}]}, AUTH, 400, None),
+        ("temperature out of range", _chat("hi", temperature=5), AUTH, 400, None),
+        ("streaming", _chat("hi", stream=True), AUTH, 400, None),
+        ("unknown model", _chat("hi", model="gpt-9"), AUTH, 404, "model_not_found"),
+    ],
+)
+def test_refusals_are_openai_shaped_4xx(llava_server, name, body, headers, status, code) -> None:
+    url, _ = llava_server
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    error = _error(post_raw(f"{url}/v1/chat/completions", raw, headers), status, code)
+    if code in ("invalid_base64", "remote_url_disabled", "image_too_large"):
+        assert error["param"] == "messages[0].content[0].image_url.url"
+
+
+def test_models_needs_the_token_health_does_not(llava_server) -> None:
+    import httpx
+    import openai
+
+    url, _ = llava_server
+    _error(httpx.get(f"{url}/v1/models"), 401, "invalid_api_key")
+    assert httpx.get(f"{url}/health").json()["status"] == "ok"
+    _error(httpx.get(f"{url}/v1/nothing-here"), 401)  # no hints to strangers
+    _error(httpx.get(f"{url}/v1/nothing-here", headers=AUTH), 404)
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{url}/v1", api_key="wrong").models.list()
+
+
+def test_proxy_forwards_to_another_server(llava_server) -> None:
+    import openai
+
+    url, adapter = llava_server
+    config = ServerConfig(
+        adapter="proxy",
+        model="tiny-llava",
+        served_model_name="via-proxy",
+        options={"base_url": f"{url}/v1", "api_key": KEY},
+    )
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": jpeg_url()}},
+                {"type": "text", "text": "Что это?"},
+            ],
+        }
+    ]
+    direct = openai.OpenAI(base_url=f"{url}/v1", api_key=KEY).chat.completions.create(
+        model="tiny-llava", messages=messages, max_tokens=5, temperature=0
+    )
+    with serve(config) as proxy_url:
+        client = openai.OpenAI(base_url=f"{proxy_url}/v1", api_key="unused")
+        relayed = client.chat.completions.create(
+            model="via-proxy", messages=messages, max_tokens=5, temperature=0
+        )
+        assert relayed.model == "via-proxy"
+        assert relayed.choices[0].message.content == direct.choices[0].message.content
+        assert relayed.usage.total_tokens == direct.usage.total_tokens
+        assert adapter.received[-1] == [("user", [("image", "image/jpeg"), ("text", "Что это?")])]
+        audio = {"type": "input_audio", "input_audio": {"data": wav_b64(), "format": "wav"}}
+        with pytest.raises(openai.BadRequestError, match="does not take audio"):
+            client.chat.completions.create(
+                model="via-proxy", messages=[{"role": "user", "content": [audio]}]
+            )
+
+
+def test_openai_client_audio_with_tiny_qwen2_audio(tmp_path: Path) -> None:
+    import openai
+
+    model = build_tiny_qwen2_audio(tmp_path / "tiny-qwen2-audio")
+    adapter = recording("qwen2-audio")(str(model), **CPU)
+    config = ServerConfig(adapter="qwen2-audio", model=str(model), served_model_name="tiny-audio")
+    audio = wav_b64()
+    with serve(config, adapter) as url:
+        reply = openai.OpenAI(base_url=f"{url}/v1", api_key="x").chat.completions.create(
+            model="tiny-audio",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}},
+                        {"type": "text", "text": "Что звучит?"},
+                        {
+                            "type": "audio_url",
+                            "audio_url": {"url": f"data:audio/wav;base64,{audio}"},
+                        },
+                    ],
+                }
+            ],
+            max_completion_tokens=4,
+            temperature=0,
+        )
+    assert reply.usage.completion_tokens <= 4
+    # 0.5 s at 16 kHz: 50 mel frames -> 13 audio tokens per clip, both clips in the prompt.
+    assert reply.usage.prompt_tokens > 2 * 13
+    assert adapter.received[-1] == [
+        ("user", [("audio", "audio/wav"), ("text", "Что звучит?"), ("audio", "audio/wav")])
+    ]
