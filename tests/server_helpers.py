@@ -31,18 +31,14 @@ def recording(adapter_name: str) -> type[BaseModel]:
             self.loads = getattr(self, "loads", 0) + 1
             super().init_model()
 
-        def generate(self, turns, params):
-            self.received.append(
-                [
-                    (
-                        t.role,
-                        [("text", p) if isinstance(p, str) else (p.kind, p.mime) for p in t.parts],
-                    )
-                    for t in turns
-                ]
-            )
+        def generate(self, messages, params):
+            def seen(part: dict) -> tuple[str, str | None]:
+                kind = part["type"]
+                return (kind, part["text"]) if kind == "text" else (kind, part[kind].mime)
+
+            self.received.append([(m["role"], [seen(p) for p in m["content"]]) for m in messages])
             self.last_params = params
-            return super().generate(turns, params)
+            return super().generate(messages, params)
 
     return Recording
 

@@ -87,8 +87,8 @@ def create_app(config: ServerConfig | None = None, adapter: BaseModel | None = N
             max_remote_bytes=cfg.max_remote_media_bytes,
             max_image_pixels=cfg.max_image_pixels,
         )
-        turns = parse_messages(body.messages, policy)
-        return completion_body(cfg.model_name, state.adapter.serve(turns, params))
+        messages = parse_messages(body.messages, policy)
+        return completion_body(cfg.model_name, state.adapter.serve(messages, params))
 
     # Outermost: refuse strangers and oversized bodies before anything reads them.
     app.add_middleware(

@@ -1,34 +1,32 @@
-"""OpenAI-shaped chat messages -> turns of text and lazy media, checked and decoded safely.
+"""A request's ``messages`` -> the project's neutral chat structure, checked and decoded safely.
 
-Media arrive as ``data:`` URLs (``image_url``, ``audio_url``, ``video_url`` as vLLM sends them;
-``input_audio`` as OpenAI sends it). Their bytes become :class:`MediaRef` objects in memory (the
-media layer sniffs the real MIME type and decodes on demand); ``http(s)`` URLs are fetched only
-when the server was started with remote media allowed. Every refusal is an :class:`APIError`
-(400) naming the request field at fault, e.g. ``messages[0].content[1].image_url.url``.
+Parsing is the message builder's (:func:`lm_eval_patches.messages.parse_openai_messages`: both
+dialects, ``data:`` URLs decoded in memory into MediaRefs whose MIME type is sniffed from the
+bytes). This module adds the server's own rules on top: known roles only, each medium really of
+its kind, images within the pixel budget (checked from the header, before any decoding), and
+``http(s)`` media fetched, with a size cap, only when the server allows remote media. Every
+refusal is an :class:`APIError` (400) naming the request field at fault, e.g.
+``messages[0].content[1]``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from lm_eval_patches.media.ref import MediaRef
+from lm_eval_patches.messages import MEDIA_KINDS, MessageError, media_parts, parse_openai_messages
 from lm_eval_patches.server.errors import APIError
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-# Content part type -> (media kind, key holding the URL object).
-URL_PARTS = {
-    "image_url": ("image", "image_url"),
-    "audio_url": ("audio", "audio_url"),
-    "video_url": ("video", "video_url"),
-}
+_FIELD = re.compile(r"^(messages\[\d+\](?:\.content\[\d+\])?)")
 
 
 @dataclass
 class MediaPolicy:
-    """What media a request may carry: remote URLs (off by default), their size, image pixels."""
+    """What media a request may carry: remote URLs (off by default), their size, image pixels
+    (``max_image_pixels`` None: Pillow's decompression-bomb limit, about 89 megapixels)."""
 
     allow_remote: bool = False
     max_remote_bytes: int = 32 * 1024 * 1024
@@ -36,129 +34,49 @@ class MediaPolicy:
     remote_timeout_s: float = 30.0
 
 
-@dataclass
-class ChatTurn:
-    """One message: its role and its parts in order (``str`` for text, MediaRef for media)."""
-
-    role: str
-    parts: list[str | MediaRef] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        """The text parts joined (media left out)."""
-        return "".join(p for p in self.parts if isinstance(p, str))
-
-    def media(self, kind: str | None = None) -> list[MediaRef]:
-        """This turn's media, of one kind when ``kind`` is given, in order."""
-        return [p for p in self.parts if isinstance(p, MediaRef) and kind in (None, p.kind)]
-
-
-def all_media(turns: list[ChatTurn], kind: str | None = None) -> list[MediaRef]:
-    """Every medium of the conversation in order, of one kind when ``kind`` is given."""
-    return [ref for turn in turns for ref in turn.media(kind)]
-
-
-def parse_messages(messages: Any, policy: MediaPolicy | None = None) -> list[ChatTurn]:
-    """Turn the request's ``messages`` into :class:`ChatTurn` objects; raises APIError (400)."""
+def parse_messages(messages: Any, policy: MediaPolicy | None = None) -> list[dict]:
+    """The neutral structure (``[{"role", "content": [parts]}]``, media as MediaRefs) for the
+    request's ``messages``; raises APIError (400) naming the field at fault."""
     policy = policy or MediaPolicy()
     if not isinstance(messages, list) or not messages:
         raise APIError(400, "'messages' must be a non-empty list", param="messages")
-    turns = []
-    for i, message in enumerate(messages):
-        where = f"messages[{i}]"
-        if not isinstance(message, dict):
-            raise APIError(400, f"{where} must be an object", param=where)
-        role = ROLES.get(message.get("role"))
+    try:
+        parsed = parse_openai_messages(messages, allow_remote=policy.allow_remote)
+    except MessageError as exc:
+        field = _FIELD.match(str(exc))
+        raise APIError(400, str(exc), param=field.group(1) if field else "messages") from exc
+    for i, message in enumerate(parsed):
+        role = ROLES.get(message["role"])
         if role is None:
             raise APIError(
                 400,
-                f"{where}.role must be one of {', '.join(ROLES)}, got {message.get('role')!r}",
-                param=f"{where}.role",
+                f"messages[{i}].role must be one of {', '.join(ROLES)}, got {message['role']!r}",
+                param=f"messages[{i}].role",
             )
-        turns.append(ChatTurn(role, _parts(message.get("content"), where, policy)))
-    return turns
+        message["role"] = role
+    return _checked_media(parsed, policy)
 
 
-def _parts(content: Any, where: str, policy: MediaPolicy) -> list[str | MediaRef]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [content]
-    if not isinstance(content, list):
-        raise APIError(400, f"{where}.content must be a string or a list of parts", param=where)
-    parts: list[str | MediaRef] = []
-    for j, part in enumerate(content):
-        here = f"{where}.content[{j}]"
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text":
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise APIError(400, f"{here}.text must be a string", param=f"{here}.text")
-            parts.append(text)
-        elif kind in URL_PARTS:
-            media_kind, key = URL_PARTS[kind]
-            holder = part.get(key)
-            url = holder.get("url") if isinstance(holder, dict) else holder
-            if not isinstance(url, str):
-                raise APIError(400, f"{here}.{key}.url must be a string", param=f"{here}.{key}")
-            parts.append(_media_from_url(media_kind, url, f"{here}.{key}.url", policy))
-        elif kind == "input_audio":
-            audio = part.get("input_audio")
-            data = audio.get("data") if isinstance(audio, dict) else None
-            if not isinstance(data, str):
-                raise APIError(
-                    400, f"{here}.input_audio.data must be base64 text", param=f"{here}.input_audio"
-                )
-            parts.append(_media(_b64(data, f"{here}.input_audio.data"), "audio", here, policy))
-        else:
-            raise APIError(
-                400,
-                f"{here}.type must be one of text, image_url, audio_url, video_url, input_audio; "
-                f"got {kind!r}",
-                param=f"{here}.type",
-            )
-    return parts
+def _checked_media(messages: list[dict], policy: MediaPolicy) -> list[dict]:
+    checked = []
+    for i, message in enumerate(messages):
+        parts = []
+        for j, part in enumerate(message["content"]):
+            kind = part.get("type")
+            if kind in MEDIA_KINDS:
+                where = f"messages[{i}].content[{j}]"
+                medium = part[kind]
+                if isinstance(medium, str):  # a remote URL, kept because remote media are on
+                    medium = MediaRef.from_bytes(kind, _fetch(medium, where, policy), where=where)
+                part = {"type": kind, kind: _check(medium, kind, where, policy)}
+            parts.append(part)
+        checked.append({"role": message["role"], "content": parts})
+    return checked
 
 
-def _media_from_url(kind: str, url: str, where: str, policy: MediaPolicy) -> MediaRef:
-    if url.startswith("data:"):
-        header, sep, payload = url.partition(",")
-        if not sep or not header.endswith(";base64"):
-            raise APIError(
-                400, f"{where}: expected data:<mime>;base64,<payload>", param=where, code="bad_url"
-            )
-        return _media(_b64(payload, where), kind, where, policy)
-    if url.startswith(("http://", "https://")):
-        if not policy.allow_remote:
-            raise APIError(
-                400,
-                f"{where}: remote media URLs are disabled on this server; send the file as a "
-                "data: URL (or start the server with --allow-remote-media)",
-                param=where,
-                code="remote_url_disabled",
-            )
-        return _media(_fetch(url, where, policy), kind, where, policy)
-    scheme = url.split(":", 1)[0] if ":" in url else url[:16]
-    raise APIError(
-        400, f"{where}: unsupported URL scheme {scheme!r} (use data:)", param=where, code="bad_url"
-    )
-
-
-def _b64(payload: str, where: str) -> bytes:
-    try:
-        data = base64.b64decode(payload.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise APIError(
-            400, f"{where}: invalid base64 payload ({exc})", param=where, code="invalid_base64"
-        ) from exc
-    if not data:
-        raise APIError(400, f"{where}: the media payload is empty", param=where)
-    return data
-
-
-def _media(data: bytes, kind: str, where: str, policy: MediaPolicy) -> MediaRef:
-    ref = MediaRef.from_bytes(kind, data, where=f"request field {where}")
+def _check(ref: MediaRef, kind: str, where: str, policy: MediaPolicy) -> MediaRef:
     mime = ref.mime or ""
+    # An audio part may hold a video container (the audio track is what counts).
     if not mime.startswith(f"{kind}/") and not (kind == "audio" and mime.startswith("video/")):
         raise APIError(
             400,
@@ -167,7 +85,7 @@ def _media(data: bytes, kind: str, where: str, policy: MediaPolicy) -> MediaRef:
             code="invalid_media",
         )
     if kind == "image":
-        _check_pixels(data, where, policy.max_image_pixels)
+        _check_pixels(ref.read_bytes(), where, policy.max_image_pixels)
     return ref
 
 
@@ -203,10 +121,10 @@ def _fetch(url: str, where: str, policy: MediaPolicy) -> bytes:
     """GET a remote medium with a size cap and a timeout (only when remote media are enabled)."""
     import httpx
 
+    chunks, size = [], 0
     try:
         with httpx.stream("GET", url, timeout=policy.remote_timeout_s, follow_redirects=True) as r:
             r.raise_for_status()
-            chunks, size = [], 0
             for chunk in r.iter_bytes():
                 size += len(chunk)
                 if size > policy.max_remote_bytes:
@@ -221,4 +139,11 @@ def _fetch(url: str, where: str, policy: MediaPolicy) -> bytes:
         raise APIError(
             400, f"{where}: cannot fetch {url}: {exc}", param=where, code="fetch_failed"
         ) from exc
+    if not chunks:
+        raise APIError(400, f"{where}: {url} is empty", param=where, code="fetch_failed")
     return b"".join(chunks)
+
+
+def media_of(messages: list[dict], kind: str) -> list[MediaRef]:
+    """Every medium of ``kind`` in the conversation, in order."""
+    return [medium for k, medium in media_parts(messages) if k == kind]

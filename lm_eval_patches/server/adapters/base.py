@@ -5,10 +5,11 @@ server README names them; the original's code wanted ``_generate``, bug B31):
 
 - ``init_model()``: load weights, processor, tokenizer into attributes (called once, by the
   constructor, with ``self.model_name`` and ``self.options`` set);
-- ``generate(turns, params)``: answer one conversation. ``turns`` are
-  :class:`~lm_eval_patches.server.inputs.ChatTurn` objects (text and lazy media in order);
-  ``params`` are the request's sampling settings. Return a :class:`Generation` (or a plain
-  string; its usage is then reported as zero).
+- ``generate(messages, params)``: answer one conversation. ``messages`` are the project's
+  neutral chat structure (``lm_eval_patches.messages``): ``[{"role", "content": [part]}]`` with
+  ``{"type": "text", "text"}`` and ``{"type": "image"|"audio"|"video", <kind>: MediaRef}``
+  parts in the client's order; ``params`` are the request's sampling settings. Return a
+  :class:`Generation` (or a plain string; its usage is then reported as zero).
 
 Sampling settings arrive per request, so changing ``temperature`` or ``max_tokens`` never
 reloads the model. Heavy imports (torch, transformers, family-specific utilities) belong inside
@@ -20,10 +21,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:
-    from lm_eval_patches.server.inputs import ChatTurn
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -78,17 +76,17 @@ class BaseModel(ABC):
         """Load everything the model needs; raise with a clear message when it cannot."""
 
     @abstractmethod
-    def generate(self, turns: list[ChatTurn], params: SamplingParams) -> Generation | str:
-        """Answer the conversation ``turns`` under ``params``."""
+    def generate(self, messages: list[dict], params: SamplingParams) -> Generation | str:
+        """Answer the conversation ``messages`` under ``params``."""
 
-    def serve(self, turns: list[ChatTurn], params: SamplingParams) -> Generation:
+    def serve(self, messages: list[dict], params: SamplingParams) -> Generation:
         """What the app calls: ``generate`` (one at a time when ``exclusive``), stop strings
         applied to whatever the model returned, and a plain string wrapped."""
         if self.exclusive:
             with self.lock:
-                result = self.generate(turns, params)
+                result = self.generate(messages, params)
         else:
-            result = self.generate(turns, params)
+            result = self.generate(messages, params)
         if isinstance(result, str):
             result = Generation(result)
         return apply_stop(result, params.stop)

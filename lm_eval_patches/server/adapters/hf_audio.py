@@ -3,12 +3,10 @@ its feature extractor's sampling rate; the chat template places one audio slot p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lm_eval_patches.server.adapters.hf_base import HFChatModel
-
-if TYPE_CHECKING:
-    from lm_eval_patches.server.inputs import ChatTurn
+from lm_eval_patches.server.inputs import media_of
 
 
 class Qwen2AudioModel(HFChatModel):
@@ -18,10 +16,8 @@ class Qwen2AudioModel(HFChatModel):
     model_class = "Qwen2AudioForConditionalGeneration"
     media_kinds = ("audio",)
 
-    def media_inputs(self, turns: list[ChatTurn]) -> dict[str, Any]:
+    def media_inputs(self, messages: list[dict]) -> dict[str, Any]:
         """Mono float32 arrays resampled to the feature extractor's rate (16 kHz for Whisper)."""
-        from lm_eval_patches.server.inputs import all_media
-
         rate = self.processor.feature_extractor.sampling_rate
-        audio = [ref.as_audio(target_rate=rate)[0] for ref in all_media(turns, "audio")]
+        audio = [ref.as_audio(target_rate=rate)[0] for ref in media_of(messages, "audio")]
         return {"audio": audio, "sampling_rate": rate} if audio else {}

@@ -4,7 +4,8 @@ A subclass names its model class (``model_class``, an attribute of ``transformer
 media kinds the model takes, and how the processor receives them (``media_inputs``). The chat
 goes through the processor's own chat template with Hugging Face's content parts
 (``{"type": "image"}``, ``{"type": "audio"}``, ``{"type": "video"}``, ``{"type": "text"}``) in
-the order the client sent them; the media themselves are passed to the processor alongside.
+the order the client sent them (the neutral structure of ``lm_eval_patches.messages`` already
+has that shape; the MediaRefs are taken out and passed to the processor alongside).
 
 Model args (``--model-args``): ``device`` (default: cuda when available, else cpu), ``dtype``
 (``auto``, ``float32``, ``bfloat16``...), ``trust_remote_code`` (default false),
@@ -14,14 +15,12 @@ budget when a request names none, default 256).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from lm_eval_patches.messages import MEDIA_KINDS
 from lm_eval_patches.server.adapters.base import BaseModel, Generation, SamplingParams
 from lm_eval_patches.server.errors import APIError
-
-if TYPE_CHECKING:
-    from lm_eval_patches.media.ref import MediaRef
-    from lm_eval_patches.server.inputs import ChatTurn
+from lm_eval_patches.server.inputs import media_of
 
 
 def _truthy(value: Any) -> bool:
@@ -57,61 +56,61 @@ class HFChatModel(BaseModel):
         self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
 
     # -- media --------------------------------------------------------------------------------
-    def expand_turns(self, turns: list[ChatTurn]) -> list[ChatTurn]:
-        """Check media kinds against the model; turn videos into frames where asked."""
+    def expand(self, messages: list[dict]) -> list[dict]:
+        """Check media kinds against the model; turn videos into frame images where asked."""
         from lm_eval_patches.media.ref import frame_refs
-        from lm_eval_patches.server.inputs import ChatTurn
 
         out = []
-        for i, turn in enumerate(turns):
-            parts: list[str | MediaRef] = []
-            for part in turn.parts:
-                if isinstance(part, str) or part.kind in self.media_kinds:
+        for i, message in enumerate(messages):
+            parts: list[dict] = []
+            for part in message["content"]:
+                kind = part["type"]
+                if kind not in MEDIA_KINDS or kind in self.media_kinds:
                     parts.append(part)
-                elif part.kind == "video" and self.videos_as_frames:
-                    parts.extend(frame_refs(part, self.num_frames))
+                elif kind == "video" and self.videos_as_frames:
+                    frames = frame_refs(part["video"], self.num_frames)
+                    parts.extend({"type": "image", "image": frame} for frame in frames)
                 else:
                     raise APIError(
                         400,
-                        f"messages[{i}]: this model ({self.name}) does not take {part.kind} "
-                        f"input; it takes {', '.join(self.media_kinds)}",
+                        f"messages[{i}]: this model ({self.name}) does not take {kind} input; "
+                        f"it takes {', '.join(self.media_kinds)}",
                         param=f"messages[{i}].content",
                         code="unsupported_media",
                     )
-            out.append(ChatTurn(turn.role, parts))
+            out.append({"role": message["role"], "content": parts})
         return out
 
-    def chat_messages(self, turns: list[ChatTurn]) -> list[dict[str, Any]]:
-        """Hugging Face chat messages: content parts in the client's order."""
-        messages = []
-        for turn in turns:
-            content = [
-                {"type": "text", "text": p} if isinstance(p, str) else {"type": p.kind}
-                for p in turn.parts
-            ]
-            messages.append({"role": turn.role, "content": content})
-        return messages
+    def chat_messages(self, messages: list[dict]) -> list[dict[str, Any]]:
+        """Hugging Face chat-template messages: the same parts with the media left out."""
+        return [
+            {
+                "role": m["role"],
+                "content": [
+                    p if p["type"] == "text" else {"type": p["type"]} for p in m["content"]
+                ],
+            }
+            for m in messages
+        ]
 
-    def media_inputs(self, turns: list[ChatTurn]) -> dict[str, Any]:
+    def media_inputs(self, messages: list[dict]) -> dict[str, Any]:
         """Processor keyword arguments holding the decoded media (images by default)."""
-        from lm_eval_patches.server.inputs import all_media
-
-        images = [ref.as_pil() for ref in all_media(turns, "image")]
+        images = [ref.as_pil() for ref in media_of(messages, "image")]
         return {"images": images} if images else {}
 
     # -- generation ---------------------------------------------------------------------------
-    def prepare(self, turns: list[ChatTurn]) -> Any:
+    def prepare(self, messages: list[dict]) -> Any:
         """Tokenised model inputs (a BatchFeature on the model's device)."""
         text = self.processor.apply_chat_template(
-            self.chat_messages(turns), tokenize=False, add_generation_prompt=True
+            self.chat_messages(messages), tokenize=False, add_generation_prompt=True
         )
-        inputs = self.processor(text=[text], return_tensors="pt", **self.media_inputs(turns))
+        inputs = self.processor(text=[text], return_tensors="pt", **self.media_inputs(messages))
         return inputs.to(self.device)
 
-    def generate(self, turns: list[ChatTurn], params: SamplingParams) -> Generation:
+    def generate(self, messages: list[dict], params: SamplingParams) -> Generation:
         import torch
 
-        with_media = self.expand_turns(turns)
+        with_media = self.expand(messages)
         try:
             inputs = self.prepare(with_media)
         except ValueError as exc:  # media the processor refuses: the client's input is at fault

@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lm_eval_patches.server.adapters.hf_base import HFChatModel
-
-if TYPE_CHECKING:
-    from lm_eval_patches.server.inputs import ChatTurn
+from lm_eval_patches.server.inputs import media_of
 
 
 class LlavaNextVideoModel(HFChatModel):
@@ -18,16 +16,14 @@ class LlavaNextVideoModel(HFChatModel):
     model_class = "LlavaNextVideoForConditionalGeneration"
     media_kinds = ("image", "video")
 
-    def media_inputs(self, turns: list[ChatTurn]) -> dict[str, Any]:
+    def media_inputs(self, messages: list[dict]) -> dict[str, Any]:
         """Images as PIL, each video as a (frames, height, width, 3) uint8 array."""
         import numpy as np
 
-        from lm_eval_patches.server.inputs import all_media
-
-        inputs = super().media_inputs(turns)
+        inputs = super().media_inputs(messages)
         videos = [
             np.stack([np.asarray(frame.convert("RGB")) for frame in ref.as_frames(self.num_frames)])
-            for ref in all_media(turns, "video")
+            for ref in media_of(messages, "video")
         ]
         if videos:
             inputs["videos"] = videos

@@ -3,20 +3,18 @@
 Model args: ``base_url`` (required, e.g. ``http://127.0.0.1:8000/v1``), ``api_key`` (else the
 ``MERA_PROXY_API_KEY`` variable, read when the adapter starts), ``timeout`` (seconds, default
 300), ``dialect`` (``vllm``: media as ``image_url``/``audio_url``/``video_url`` data URLs, the
-default; ``openai``: audio as ``input_audio``, video refused). ``--model`` is the upstream
+default; ``openai``: audio as ``input_audio``, video as frames), rendered by the project's
+message builder with images as their original bytes. ``--model`` is the upstream
 model name. Requests are forwarded concurrently (the upstream server batches them).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lm_eval_patches.server.adapters.base import BaseModel, Generation, SamplingParams
 from lm_eval_patches.server.errors import APIError
-
-if TYPE_CHECKING:
-    from lm_eval_patches.server.inputs import ChatTurn
 
 
 class ProxyModel(BaseModel):
@@ -41,13 +39,13 @@ class ProxyModel(BaseModel):
             headers={"Authorization": f"Bearer {key}"} if key else {},
         )
 
-    def payload(self, turns: list[ChatTurn], params: SamplingParams) -> dict[str, Any]:
+    def payload(self, messages: list[dict], params: SamplingParams) -> dict[str, Any]:
         """The upstream request body (messages in this adapter's dialect)."""
-        from lm_eval_patches.server.render import openai_messages
+        from lm_eval_patches.messages import RenderOptions, render_messages
 
         body: dict[str, Any] = {
             "model": self.model_name,
-            "messages": openai_messages(turns, self.dialect),
+            "messages": render_messages(messages, RenderOptions(dialect=self.dialect)),
             "max_completion_tokens": params.max_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
@@ -58,11 +56,11 @@ class ProxyModel(BaseModel):
             body["seed"] = params.seed
         return body
 
-    def generate(self, turns: list[ChatTurn], params: SamplingParams) -> Generation:
+    def generate(self, messages: list[dict], params: SamplingParams) -> Generation:
         import httpx
 
         try:
-            reply = self.client.post("/chat/completions", json=self.payload(turns, params))
+            reply = self.client.post("/chat/completions", json=self.payload(messages, params))
         except httpx.HTTPError as exc:
             raise APIError(
                 502, f"upstream server unreachable: {exc}", code="upstream_error"

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from lm_eval_patches.server.adapters.hf_base import HFChatModel
 from lm_eval_patches.server.adapters.qwen_vl import video_arrays
+from lm_eval_patches.server.inputs import media_of
 
 if TYPE_CHECKING:
     from lm_eval_patches.server.adapters.base import SamplingParams
-    from lm_eval_patches.server.inputs import ChatTurn
 
 
 class QwenOmniModel(HFChatModel):
@@ -32,15 +32,13 @@ class QwenOmniModel(HFChatModel):
         if hasattr(self.model, "disable_talker"):
             self.model.disable_talker()  # text answers only: no speech weights in memory
 
-    def media_inputs(self, turns: list[ChatTurn]) -> dict[str, Any]:
-        from lm_eval_patches.server.inputs import all_media
-
-        inputs = super().media_inputs(turns)
+    def media_inputs(self, messages: list[dict]) -> dict[str, Any]:
+        inputs = super().media_inputs(messages)
         rate = self.processor.feature_extractor.sampling_rate
-        audio = [ref.as_audio(target_rate=rate)[0] for ref in all_media(turns, "audio")]
+        audio = [ref.as_audio(target_rate=rate)[0] for ref in media_of(messages, "audio")]
         if audio:
             inputs["audio"] = audio
-        videos = video_arrays(turns, self.num_frames)
+        videos = video_arrays(messages, self.num_frames)
         if videos:
             inputs["videos"] = videos
         inputs["use_audio_in_video"] = False

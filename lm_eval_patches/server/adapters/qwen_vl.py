@@ -8,23 +8,19 @@ video processor needs torchvision, which has no CPU wheel here (see docs/backend
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lm_eval_patches.server.adapters.hf_base import HFChatModel
-
-if TYPE_CHECKING:
-    from lm_eval_patches.server.inputs import ChatTurn
+from lm_eval_patches.server.inputs import media_of
 
 
-def video_arrays(turns: list[ChatTurn], num_frames: int) -> list[Any]:
+def video_arrays(messages: list[dict], num_frames: int) -> list[Any]:
     """Each video of the conversation as a (frames, height, width, 3) uint8 array, in order."""
     import numpy as np
 
-    from lm_eval_patches.server.inputs import all_media
-
     return [
         np.stack([np.asarray(frame.convert("RGB")) for frame in ref.as_frames(num_frames)])
-        for ref in all_media(turns, "video")
+        for ref in media_of(messages, "video")
     ]
 
 
@@ -35,9 +31,9 @@ class QwenVLModel(HFChatModel):
     model_class = "AutoModelForImageTextToText"
     media_kinds = ("image", "video")
 
-    def media_inputs(self, turns: list[ChatTurn]) -> dict[str, Any]:
-        inputs = super().media_inputs(turns)
-        videos = video_arrays(turns, self.num_frames)
+    def media_inputs(self, messages: list[dict]) -> dict[str, Any]:
+        inputs = super().media_inputs(messages)
+        videos = video_arrays(messages, self.num_frames)
         if videos:
             inputs["videos"] = videos
         return inputs

@@ -8,25 +8,23 @@ docs/backends.md. Model args: ``device``, ``dtype`` (default ``bfloat16``), ``nu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from lm_eval_patches.messages import MEDIA_KINDS
 from lm_eval_patches.server.adapters.base import BaseModel, Generation, SamplingParams
 from lm_eval_patches.server.adapters.hf_base import HFChatModel
 from lm_eval_patches.server.errors import APIError
 
-if TYPE_CHECKING:
-    from lm_eval_patches.server.inputs import ChatTurn
-
 AUDIO_RATE = 16000  # all three families take 16 kHz mono
 
 
-def _only(turns: list[ChatTurn], kinds: tuple[str, ...], family: str) -> None:
-    for i, turn in enumerate(turns):
-        for ref in turn.media():
-            if ref.kind not in kinds:
+def _only(messages: list[dict], kinds: tuple[str, ...], family: str) -> None:
+    for i, message in enumerate(messages):
+        for part in message["content"]:
+            if part["type"] in MEDIA_KINDS and part["type"] not in kinds:
                 raise APIError(
                     400,
-                    f"messages[{i}]: {family} does not take {ref.kind} input",
+                    f"messages[{i}]: {family} does not take {part['type']} input",
                     param=f"messages[{i}].content",
                     code="unsupported_media",
                 )
@@ -38,20 +36,20 @@ def _torch_dtype(name: str) -> Any:
     return name if name == "auto" else getattr(torch, name)
 
 
-def ultravox_turns(turns: list[ChatTurn]) -> tuple[list[dict[str, str]], list[Any]]:
+def ultravox_turns(messages: list[dict]) -> tuple[list[dict[str, str]], list[Any]]:
     """Ultravox's pipeline input: text turns with ``<|audio|>`` where each clip was, and the
     clips (16 kHz float32 arrays) in order. Ultravox takes text and audio only."""
-    _only(turns, ("audio",), "Ultravox")
+    _only(messages, ("audio",), "Ultravox")
     out, clips = [], []
-    for turn in turns:
+    for message in messages:
         text = []
-        for part in turn.parts:
-            if isinstance(part, str):
-                text.append(part)
+        for part in message["content"]:
+            if part["type"] == "text":
+                text.append(part["text"])
             else:
                 text.append("<|audio|>")
-                clips.append(part.as_audio(target_rate=AUDIO_RATE)[0])
-        out.append({"role": turn.role, "content": "".join(text)})
+                clips.append(part["audio"].as_audio(target_rate=AUDIO_RATE)[0])
+        out.append({"role": message["role"], "content": "".join(text)})
     return out, clips
 
 
@@ -70,8 +68,8 @@ class UltravoxModel(BaseModel):
             dtype=_torch_dtype(self.option("dtype", "bfloat16")),
         )
 
-    def generate(self, turns: list[ChatTurn], params: SamplingParams) -> Generation:
-        chat, clips = ultravox_turns(turns)
+    def generate(self, messages: list[dict], params: SamplingParams) -> Generation:
+        chat, clips = ultravox_turns(messages)
         if len(clips) != 1:
             raise APIError(400, f"Ultravox takes exactly one audio clip, got {len(clips)}")
         kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens}
@@ -83,22 +81,23 @@ class UltravoxModel(BaseModel):
         return Generation(text, "length" if used >= params.max_tokens else "stop", 0, used)
 
 
-def minicpm_messages(turns: list[ChatTurn], num_frames: int) -> list[dict[str, Any]]:
+def minicpm_messages(messages: list[dict], num_frames: int) -> list[dict[str, Any]]:
     """MiniCPM-o's ``chat(msgs=...)`` input: per turn a list of text, PIL images (a video as
     ``num_frames`` frames) and 16 kHz audio arrays, in the client's order."""
     msgs = []
-    for turn in turns:
+    for message in messages:
         content: list[Any] = []
-        for part in turn.parts:
-            if isinstance(part, str):
-                content.append(part)
-            elif part.kind == "image":
-                content.append(part.as_pil())
-            elif part.kind == "video":
-                content.extend(part.as_frames(num_frames))
+        for part in message["content"]:
+            kind = part["type"]
+            if kind == "text":
+                content.append(part["text"])
+            elif kind == "image":
+                content.append(part["image"].as_pil())
+            elif kind == "video":
+                content.extend(part["video"].as_frames(num_frames))
             else:
-                content.append(part.as_audio(target_rate=AUDIO_RATE)[0])
-        msgs.append({"role": turn.role, "content": content})
+                content.append(part["audio"].as_audio(target_rate=AUDIO_RATE)[0])
+        msgs.append({"role": message["role"], "content": content})
     return msgs
 
 
@@ -122,13 +121,13 @@ class MiniCPMOModel(BaseModel):
         )
         self.num_frames = int(self.option("num_frames", 8))
 
-    def generate(self, turns: list[ChatTurn], params: SamplingParams) -> Generation:
+    def generate(self, messages: list[dict], params: SamplingParams) -> Generation:
         import torch
 
         if params.seed is not None:
             torch.manual_seed(params.seed)
         text = self.model.chat(
-            msgs=minicpm_messages(turns, self.num_frames),
+            msgs=minicpm_messages(messages, self.num_frames),
             tokenizer=self.tokenizer,
             sampling=not params.greedy,
             temperature=params.temperature,
@@ -140,22 +139,22 @@ class MiniCPMOModel(BaseModel):
         return Generation(text, "length" if used >= params.max_tokens else "stop", 0, used)
 
 
-def phi4_prompt(turns: list[ChatTurn]) -> tuple[str, list[Any], list[Any]]:
+def phi4_prompt(messages: list[dict]) -> tuple[str, list[Any], list[Any]]:
     """Phi-4-multimodal's prompt: ``<|role|>...<|end|>`` turns with numbered ``<|image_N|>`` and
     ``<|audio_N|>`` tags where the media were, ending with ``<|assistant|>``; plus the images
     (PIL) and the audio clips ``(array, 16000)`` in order. Phi-4 takes images and audio."""
-    _only(turns, ("image", "audio"), "Phi-4-multimodal")
+    _only(messages, ("image", "audio"), "Phi-4-multimodal")
     pieces, images, audio = [], [], []
-    for turn in turns:
-        pieces.append(f"<|{turn.role}|>")
-        for part in turn.parts:
-            if isinstance(part, str):
-                pieces.append(part)
-            elif part.kind == "image":
-                images.append(part.as_pil())
+    for message in messages:
+        pieces.append(f"<|{message['role']}|>")
+        for part in message["content"]:
+            if part["type"] == "text":
+                pieces.append(part["text"])
+            elif part["type"] == "image":
+                images.append(part["image"].as_pil())
                 pieces.append(f"<|image_{len(images)}|>")
             else:
-                audio.append((part.as_audio(target_rate=AUDIO_RATE)[0], AUDIO_RATE))
+                audio.append((part["audio"].as_audio(target_rate=AUDIO_RATE)[0], AUDIO_RATE))
                 pieces.append(f"<|audio_{len(audio)}|>")
         pieces.append("<|end|>")
     pieces.append("<|assistant|>")
@@ -174,8 +173,8 @@ class Phi4MultimodalModel(HFChatModel):
         self.options.setdefault("dtype", "bfloat16")
         super().init_model()
 
-    def prepare(self, turns: list[ChatTurn]) -> Any:
-        prompt, images, audio = phi4_prompt(turns)
+    def prepare(self, messages: list[dict]) -> Any:
+        prompt, images, audio = phi4_prompt(messages)
         inputs = self.processor(
             text=prompt, images=images or None, audios=audio or None, return_tensors="pt"
         )
