@@ -313,3 +313,21 @@ def test_openai_client_audio_with_tiny_qwen2_audio(tmp_path: Path) -> None:
     assert adapter.received[-1] == [
         ("user", [("audio", "audio/wav"), ("text", "Что звучит?"), ("audio", "audio/wav")])
     ]
+
+
+def test_a_failing_model_answers_500_without_a_traceback(llava_server, monkeypatch) -> None:
+    url, adapter = llava_server
+
+    def out_of_memory(messages, params):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(adapter, "generate", out_of_memory)
+    error = _error(
+        post_raw(f"{url}/v1/chat/completions", json.dumps(_chat("hi")).encode(), AUTH), 500
+    )
+    assert error["type"] == "server_error" and "CUDA out of memory" in error["message"]
+    monkeypatch.undo()
+    ok = post_raw(
+        f"{url}/v1/chat/completions", json.dumps(_chat("hi", max_tokens=1)).encode(), AUTH
+    )
+    assert ok.status_code == 200  # the server goes on serving
