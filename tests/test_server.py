@@ -331,3 +331,20 @@ def test_a_failing_model_answers_500_without_a_traceback(llava_server, monkeypat
         f"{url}/v1/chat/completions", json.dumps(_chat("hi", max_tokens=1)).encode(), AUTH
     )
     assert ok.status_code == 200  # the server goes on serving
+
+
+def test_chunked_bodies_are_counted_against_the_limit(llava_server) -> None:
+    import httpx
+
+    url, _ = llava_server
+
+    def chunks(body: bytes, size: int = 65536):
+        yield from (body[i : i + size] for i in range(0, len(body), size))
+
+    big = json.dumps(_chat("x" * 2_100_000)).encode()
+    reply = httpx.post(f"{url}/v1/chat/completions", content=chunks(big), headers=AUTH)
+    assert "content-length" not in reply.request.headers  # really sent chunked
+    _error(reply, 413, "body_too_large")
+    small = json.dumps(_chat("hi", max_tokens=1)).encode()
+    reply = httpx.post(f"{url}/v1/chat/completions", content=chunks(small, 7), headers=AUTH)
+    assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] == 1

@@ -94,9 +94,28 @@ class HFChatModel(BaseModel):
         ]
 
     def media_inputs(self, messages: list[dict]) -> dict[str, Any]:
-        """Processor keyword arguments holding the decoded media (images by default)."""
+        """Processor keyword arguments holding the decoded media, in the client's order:
+        ``images`` (RGB PIL), ``videos`` (one (frames, height, width, 3) uint8 array per video,
+        ``num_frames`` sampled uniformly by seeking) and ``audio`` (mono float32 arrays at the
+        feature extractor's ``sampling_rate``), each for the kinds the model takes."""
+        import numpy as np
+
+        inputs: dict[str, Any] = {}
         images = [ref.as_pil() for ref in media_of(messages, "image")]
-        return {"images": images} if images else {}
+        if images:
+            inputs["images"] = images
+        videos = media_of(messages, "video") if "video" in self.media_kinds else []
+        if videos:
+            inputs["videos"] = [
+                np.stack([np.asarray(f.convert("RGB")) for f in ref.as_frames(self.num_frames)])
+                for ref in videos
+            ]
+        clips = media_of(messages, "audio")
+        if clips and "audio" in self.media_kinds:
+            rate = self.processor.feature_extractor.sampling_rate
+            inputs["audio"] = [ref.as_audio(target_rate=rate)[0] for ref in clips]
+            inputs["sampling_rate"] = rate
+        return inputs
 
     # -- generation ---------------------------------------------------------------------------
     def prepare(self, messages: list[dict]) -> Any:

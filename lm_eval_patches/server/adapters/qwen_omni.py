@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lm_eval_patches.server.adapters.hf_base import HFChatModel
-from lm_eval_patches.server.adapters.qwen_vl import video_arrays
-from lm_eval_patches.server.inputs import media_of
 
 if TYPE_CHECKING:
     from lm_eval_patches.server.adapters.base import SamplingParams
@@ -33,16 +31,8 @@ class QwenOmniModel(HFChatModel):
             self.model.disable_talker()  # text answers only: no speech weights in memory
 
     def media_inputs(self, messages: list[dict]) -> dict[str, Any]:
-        inputs = super().media_inputs(messages)
-        rate = self.processor.feature_extractor.sampling_rate
-        audio = [ref.as_audio(target_rate=rate)[0] for ref in media_of(messages, "audio")]
-        if audio:
-            inputs["audio"] = audio
-        videos = video_arrays(messages, self.num_frames)
-        if videos:
-            inputs["videos"] = videos
-        inputs["use_audio_in_video"] = False
-        return inputs
+        # The audio track of a video is not used (as the original ran these models).
+        return {**super().media_inputs(messages), "use_audio_in_video": False}
 
     def generation_kwargs(self, params: SamplingParams) -> dict[str, Any]:
         kwargs = super().generation_kwargs(params)
