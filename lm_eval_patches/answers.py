@@ -28,6 +28,7 @@ Rules (issue 6; MERA_SPEC §5.1 recommends a lenient EM beside the strict one):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -184,6 +185,14 @@ def _one(found: list[str], method: str, text: str) -> Extracted | None:
     return None
 
 
+def _leading(line: str, label: Callable[[str], str | None]) -> str | None:
+    """The option a line starts with as "B." / "B)" / "(B) …" (not an initial: "В. И.")."""
+    lead = _LEADING.match(line)
+    if lead is None or _INITIAL.match(line, lead.end()):
+        return None
+    return label(lead.group(1))
+
+
 def _choice(text: str, labels: list[str]) -> Extracted:
     def label(ch: str) -> str | None:
         return letter_to_label(ch, labels)
@@ -204,9 +213,11 @@ def _choice(text: str, labels: list[str]) -> Extracted:
     found = _one([v for ch in lines if (v := label(ch))], "line", text)
     if found:
         return found
-    lead = _LEADING.match(text)
-    if lead and not _INITIAL.match(text, lead.end()) and (value := label(lead.group(1))):
-        return Extracted(value, "leading", text=text)
+    if _leading(text.splitlines()[0], label):
+        # "B. текст" counts unless other lines start with other options (an echoed list).
+        found = _one([v for ln in text.splitlines() if (v := _leading(ln, label))], "leading", text)
+        if found:
+            return found
     found = _one([v for m in _BOLD.finditer(text) if (v := label(m.group(2)))], "bold", text)
     if found:
         return found

@@ -171,6 +171,7 @@ def test_standing_forms(reply: str, expected: str, method: str) -> None:
         "",
         "В. И. Ленин",  # initials are not answers
         "т.е. не знаю",
+        "A. в аэропорту\nB. на причале\nC. на вокзале",  # the options echoed, none chosen
     ],
 )
 def test_no_single_answer(reply: str) -> None:
