@@ -103,9 +103,13 @@ def strip_reasoning(
     everything after it. Raises ValueError for malformed pairs.
     """
     text = reply or ""
-    for block, orphan_close, unclosed in _reasoning_patterns(_as_pairs(delimiters)):
-        text = block.sub(" ", text)
-        text = orphan_close.sub("", text, count=1)
+    pairs = _as_pairs(delimiters)
+    for (_, closing), (block, orphan_close, unclosed) in zip(
+        pairs, _reasoning_patterns(pairs), strict=True
+    ):
+        if closing.lower() in text.lower():  # else only an unclosed block can be there
+            text = block.sub(" ", text)
+            text = orphan_close.sub("", text, count=1)
         text = unclosed.sub("", text, count=1)
     return text.strip()
 
