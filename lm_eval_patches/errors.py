@@ -24,6 +24,11 @@ class UserError(Exception):
         return " ".join(str(self).split())
 
 
+class SettingsError(UserError, ValueError):
+    """A setting with a bad value or combination (still a ValueError for callers that catch
+    that)."""
+
+
 def wants_traceback(verbosity: str | None = None) -> bool:
     """True with ``--verbosity DEBUG`` or ``MERA_TRACEBACK=1`` (read now, not at import)."""
     flag = os.environ.get("MERA_TRACEBACK", "").strip().lower() in ("1", "true", "yes")

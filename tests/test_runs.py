@@ -16,6 +16,7 @@ from lm_eval_patches.errors import USER_ERROR_EXIT_STATUS, UserError, wants_trac
 from lm_eval_patches.failures import (
     FAILED_ANSWER,
     FAILURES,
+    FailureLog,
     build_failure_answer,
     failure_answer,
     failure_reason,
@@ -60,14 +61,13 @@ def test_failure_answer_carries_reason_and_is_recognised() -> None:
 
 
 def test_record_returns_the_failure_answer_and_logs_once_per_task(caplog) -> None:
-    start = len(FAILURES.items)
+    log = FailureLog()
     with caplog.at_level("DEBUG", logger="lm_eval_patches.failures"):
-        answers = [FAILURES.record("t", str(i), "no audio path") for i in range(3)]
-    new = FAILURES.since(start)
-    del FAILURES.items[start:]
+        answers = [log.record("t", str(i), "no audio path") for i in range(3)]
+    new = log.since(0)
     assert all(failure_reason(a) == "no audio path" for a in answers) and len(new) == 3
     assert [r.levelname for r in caplog.records] == ["WARNING", "DEBUG", "DEBUG"]
-    line = FAILURES.summary_line(new)
+    line = log.summary_line(new)
     assert line.startswith("mera: 3 request(s) failed (t 3)") and "\n" not in line
 
 

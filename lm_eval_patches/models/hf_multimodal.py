@@ -24,7 +24,7 @@ import torch
 from lm_eval.api.instance import Instance
 from tqdm import tqdm
 
-from lm_eval_patches.errors import UserError
+from lm_eval_patches.errors import SettingsError
 from lm_eval_patches.failures import FAILURES, build_failure_answer, failed_at_build
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.image import check_resize_args, decode_image, resize_image
@@ -41,7 +41,9 @@ def _optional_int(name: str, value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+        raise SettingsError(
+            f"hf-multimodal --model_args: {name} must be an integer, got {value!r}"
+        ) from None
 
 
 def doc_label(request: Instance) -> str:
@@ -75,10 +77,10 @@ class MeraHFMultimodalLM(HFMultimodalLM):
         try:  # before loading weights, so a bad combination fails fast
             check_resize_args(**sizes)
         except ValueError as exc:
-            raise UserError(
-                f"hf-multimodal --model_args: {exc}; pass image_max_side alone, or "
-                "image_width and/or image_height"
-            ) from exc
+            hint = ""
+            if "combined" in str(exc):
+                hint = "; pass image_max_side alone, or image_width and/or image_height"
+            raise SettingsError(f"hf-multimodal --model_args: {exc}{hint}") from exc
         if device is None:
             # Upstream defaults to "cuda" even on machines without one.
             device = "cuda" if torch.cuda.is_available() else "cpu"

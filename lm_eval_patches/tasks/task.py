@@ -22,7 +22,7 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
-from lm_eval_patches.errors import UserError
+from lm_eval_patches.errors import SettingsError, UserError
 from lm_eval_patches.failures import BUILD_ERROR_KEY, FAILURES, is_failure
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.forms import load_mode, materialise, resize_from_env
@@ -226,7 +226,7 @@ class MeraTask(ConfigurableTask):
         try:
             mode = load_mode()
         except ValueError as exc:
-            raise UserError(f"task {self.config.task}: {exc} Unset all but one.") from exc
+            raise SettingsError(f"task {self.config.task}: {exc} Unset all but one.") from exc
         mode = mode or (None if RUN_OPTIONS.backend_resolves_media else "LOAD_OBJECT")
         sizes = resize_from_env() if mode else {}
         media: dict[str, list] = {}
