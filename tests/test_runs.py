@@ -169,6 +169,13 @@ def test_missing_dataset_is_one_line(offline, tmp_path: Path, capsys) -> None:
     assert f"MERA_DATA_DIR={tmp_path} has no folder MERA-evaluation/WEIRD" in line
 
 
+def test_missing_mirror_is_one_line(offline, tmp_path: Path, capsys) -> None:
+    offline.setenv("MERA_DATA_DIR", str(tmp_path / "nowhere"))
+    line = _one_line(lambda a: _evaluate(tasks=["ruclevr"], limit=1), capsys)
+    assert line.startswith("error: task ruclevr: cannot load dataset 'MERA-evaluation/ruCLEVR'")
+    assert f"MERA_DATA_DIR={tmp_path / 'nowhere'} does not exist" in line
+
+
 def test_too_many_shots_is_one_line(offline, mera_env: Path, capsys) -> None:
     line = _one_line(lambda a: _evaluate(tasks=["weird"], num_fewshot=5, limit=1), capsys)
     assert line.startswith(

@@ -105,6 +105,11 @@ def load_source(task: str, dataset_path: str, config: str | None) -> datasets.Da
         root = os.environ.get("MERA_DATA_DIR")
         if local:
             hint = ""
+        elif root and not Path(root).expanduser().is_dir():
+            hint = (
+                f" The mirror MERA_DATA_DIR={root} does not exist; point MERA_DATA_DIR at a "
+                "mirror folder (mera-mm fixtures --out DIR writes one)."
+            )
         elif root:
             hint = (
                 f" The mirror MERA_DATA_DIR={root} has no folder {dataset_path}; "
