@@ -52,22 +52,27 @@ COUNT_ROWS = ("n_scored", "n_failed")
 
 
 def tidy_count_rows(table: str) -> str:
-    """lm-eval's markdown results table with the count rows as integers and without a
-    stderr (the writer formats a whole column alike, so ``8`` would read ``8.0000``)."""
+    """lm-eval's markdown results table with the count rows as integers, and no stderr on
+    count rows or on metrics without a value (the writer formats a whole column alike, so
+    ``8`` would read ``8.0000``, and an empty score would still show ``± N/A``)."""
     lines = []
     for line in table.splitlines():
         cells = line.split("|")
         # | name | version | filter | n-shot | metric | arrow | value | ± | stderr |
-        if len(cells) == 11 and cells[5].strip() in COUNT_ROWS:
+        if len(cells) != 11 or cells[5].strip() in ("Metric", ""):
+            lines.append(line)
+            continue
+        is_count = cells[5].strip() in COUNT_ROWS
+        if is_count:
             try:
                 value = float(cells[7])
             except ValueError:
                 value = None
             if value is not None and value.is_integer():
                 cells[7] = str(int(value)).rjust(len(cells[7]))
+        if is_count or not cells[7].strip():
             cells[8], cells[9] = " " * len(cells[8]), " " * len(cells[9])
-            line = "|".join(cells)
-        lines.append(line)
+        lines.append("|".join(cells))
     return "\n".join(lines)
 
 

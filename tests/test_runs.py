@@ -136,11 +136,13 @@ def test_count_rows_read_as_integers() -> None:
             "|Tasks|Version|Filter|n-shot|Metric  |   |Value |   |Stderr|",
             "|t    |      1|none  |     0|n_failed|↓  |3.0000|±  |   N/A|",
             "|     |       |none  |     0|score   |   |0.5000|±  |   N/A|",
+            "|     |       |none  |     0|em      |↑  |      |±  |   N/A|",
         ]
     )
     lines = tidy_count_rows(table).splitlines()
     assert [c.strip() for c in lines[1].split("|")][7:10] == ["3", "", ""]
     assert lines[2] == table.splitlines()[2] and len(lines[1]) == len(table.splitlines()[1])
+    assert [c.strip() for c in lines[3].split("|")][7:10] == ["", "", ""]  # no value, no ±
 
 
 # -- output folder ------------------------------------------------------------------------------
