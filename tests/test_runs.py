@@ -71,6 +71,21 @@ def test_record_returns_the_failure_answer_and_logs_once_per_task(caplog) -> Non
     assert line.startswith("mera: 3 request(s) failed (t 3)") and "\n" not in line
 
 
+def test_failed_scores_mirror_the_metrics_of_a_scored_doc() -> None:
+    from lm_eval_patches.tasks.scoring import ScoringOptions, failed_scores, score_doc
+
+    grouped = ScoringOptions.from_dict({"group_by": "meta.group_id"})
+    doc = {"outputs": "A", "meta": {"group_id": 7}}
+    failed = failed_scores(grouped, doc)
+    assert set(failed) == set(score_doc(grouped, doc, "A"))
+    assert failed["group_exact_match"] == (7, None) and failed["exact_match_norm"] is None
+    slun = ScoringOptions.from_dict({"kind": "slun"})
+    gold = '{"intent": "RateBook", "slots": []}'
+    assert failed_scores(slun, {"outputs": gold}) == {"intent_em": None, "slot_f1": None}
+    assert slun.score_metrics == ["intent_em", "slot_f1"]
+    assert grouped.score_metrics == ["exact_match_norm"]
+
+
 # -- groups -------------------------------------------------------------------------------------
 def _no_audio(record: dict) -> None:
     record["inputs"]["audio"] = None

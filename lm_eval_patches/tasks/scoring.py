@@ -96,13 +96,13 @@ def score_doc(options: ScoringOptions, doc: dict, prediction: str) -> dict[str, 
 
 
 def failed_scores(options: ScoringOptions, doc: dict) -> dict[str, Any]:
-    """Per-doc metric values of a failed request: the keys of :func:`score_doc`, all None."""
-    if options.kind == "slun":
-        return {"intent_em": None, "slot_f1": None}
-    scores: dict[str, Any] = {"exact_match": None, "exact_match_norm": None}
-    if options.group_by:
-        scores["group_exact_match"] = (lookup(doc, options.group_by), None)
-    return scores
+    """Per-doc metric values of a failed request: the keys of :func:`score_doc`, all None
+    (a grouped metric keeps its group key: ``(group_id, None)``)."""
+    shape = score_doc(options, doc, "")
+    return {
+        name: (value[0], None) if isinstance(value, tuple) else None
+        for name, value in shape.items()
+    }
 
 
 def is_scored(options: ScoringOptions, scores: dict[str, Any]) -> bool:
