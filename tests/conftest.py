@@ -117,8 +117,10 @@ def run_cli(
     cwd: Path | None = None,
     program: str = "lm-eval",
     timeout: int = 600,
+    returncode: int = 0,
 ) -> subprocess.CompletedProcess:
-    """Run one of the venv's console scripts; fail with its output when it fails."""
+    """Run one of the venv's console scripts; fail with its output unless it exits with
+    ``returncode``."""
     env = {**os.environ, **env_extra}
     proc = subprocess.run(
         [str(BIN / program), *args],
@@ -128,7 +130,7 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
-    if proc.returncode != 0:
+    if proc.returncode != returncode:
         pytest.fail(
             f"{program} {' '.join(args)} exited {proc.returncode}\n"
             f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
