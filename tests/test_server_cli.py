@@ -158,46 +158,55 @@ def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120) -> Non
 
 @pytest.mark.parametrize("start", ["uvicorn main:app", "mera-mm serve"])
 def test_start_commands_serve_with_a_token(llava_dir: Path, start: str) -> None:
+    """Both start commands, for real in a subprocess, serving a proxy to the tiny LLaVA (so the
+    subprocess starts in about a second: the proxy imports no torch); the API key comes from
+    the environment, read at start-up."""
     import openai
 
     port = free_port()
-    env = {**os.environ, "MERA_SERVER_API_KEY": "sk-env"}  # read at start-up
-    if start == "uvicorn main:app":
-        env.update(
-            MERA_SERVER_ADAPTER="auto",
-            MERA_SERVER_MODEL=str(llava_dir),
-            MERA_SERVER_SERVED_MODEL_NAME="tiny",
-            MERA_SERVER_MODEL_ARGS="device=cpu,dtype=float32",
+    env = {**os.environ, "MERA_SERVER_API_KEY": "sk-env"}
+    config = ServerConfig("hf-image-text-to-text", str(llava_dir), options=dict(CPU))
+    with serve(config) as upstream:
+        upstream_args = f"base_url={upstream}/v1,timeout=60"
+        if start == "uvicorn main:app":
+            env.update(
+                MERA_SERVER_ADAPTER="proxy",
+                MERA_SERVER_MODEL=str(llava_dir),
+                MERA_SERVER_SERVED_MODEL_NAME="tiny",
+                MERA_SERVER_MODEL_ARGS=upstream_args,
+            )
+            cmd = [str(BIN / "uvicorn"), "main:app", "--port", str(port)]
+            cwd = REPO / "scripts" / "fastapi_models"
+        else:
+            cmd = [
+                str(BIN / "mera-mm"),
+                "serve",
+                "--adapter",
+                "proxy",
+                "--model",
+                str(llava_dir),
+                "--served-model-name",
+                "tiny",
+                "--model-args",
+                upstream_args,
+                "--port",
+                str(port),
+            ]
+            cwd = REPO
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
-        cmd = [str(BIN / "uvicorn"), "main:app", "--port", str(port)]
-        cwd = REPO / "scripts" / "fastapi_models"
-    else:
-        cmd = [
-            str(BIN / "mera-mm"),
-            "serve",
-            "--model",
-            str(llava_dir),
-            "--served-model-name",
-            "tiny",
-            "--model-args",
-            "device=cpu,dtype=float32",
-            "--port",
-            str(port),
-        ]
-        cwd = REPO
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
-        with pytest.raises(openai.AuthenticationError):
-            openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
-        client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-env")
-        reply = client.chat.completions.create(
-            model="tiny", messages=[{"role": "user", "content": "Привет"}], max_tokens=2
-        )
-        assert reply.usage.completion_tokens <= 2 and reply.choices[0].message.role == "assistant"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_healthy(url, proc)
+            with pytest.raises(openai.AuthenticationError):
+                openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).models.list()
+            client = openai.OpenAI(base_url=f"{url}/v1", api_key="sk-env")
+            reply = client.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": "Привет"}], max_tokens=2
+            )
+            assert reply.usage.completion_tokens <= 2
+            assert reply.choices[0].message.role == "assistant"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
