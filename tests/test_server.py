@@ -348,3 +348,46 @@ def test_chunked_bodies_are_counted_against_the_limit(llava_server) -> None:
     small = json.dumps(_chat("hi", max_tokens=1)).encode()
     reply = httpx.post(f"{url}/v1/chat/completions", content=chunks(small, 7), headers=AUTH)
     assert reply.status_code == 200 and reply.json()["usage"]["completion_tokens"] == 1
+
+
+def test_remote_media_only_when_enabled_and_capped(llava_server, tmp_path: Path) -> None:
+    """With --allow-remote-media, http(s) images are fetched (here from a loopback file
+    server), within the size cap; the same URL is refused by the default server above."""
+    import functools
+    import http.server
+    import threading
+
+    import httpx
+    from server_helpers import free_port
+
+    url, adapter = llava_server
+    jpeg = base64.b64decode(jpeg_url().partition(",")[2])
+    (tmp_path / "cat.jpg").write_bytes(jpeg)
+    (tmp_path / "big.jpg").write_bytes(jpeg + b"\0" * 5000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{files.server_address[1]}"
+
+    def ask(server_url: str, name: str):
+        part = {"type": "image_url", "image_url": {"url": f"{base}/{name}"}}
+        body = _chat([part, {"type": "text", "text": "?"}], max_tokens=1)
+        return httpx.post(f"{server_url}/v1/chat/completions", json=body, headers=AUTH)
+
+    config = ServerConfig(
+        adapter="hf-image-text-to-text",
+        model="unused",
+        served_model_name="tiny-llava",
+        api_key=KEY,
+        allow_remote_media=True,
+        max_remote_media_bytes=len(jpeg) + 100,
+    )
+    try:
+        _error(ask(url, "cat.jpg"), 400)  # the default server: data: URLs only
+        with serve(config, adapter) as remote_url:
+            assert ask(remote_url, "cat.jpg").status_code == 200
+            assert adapter.received[-1] == [("user", [("image", "image/jpeg"), ("text", "?")])]
+            assert "over" in _error(ask(remote_url, "big.jpg"), 400, "media_too_large")["message"]
+            _error(ask(remote_url, "missing.jpg"), 400, "fetch_failed")
+    finally:
+        files.shutdown()
