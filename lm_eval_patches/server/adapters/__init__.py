@@ -54,13 +54,23 @@ def adapter_class(name: str) -> type[BaseModel]:
 
 
 def auto_adapter(model: str) -> str:
-    """The adapter for a local model folder from its ``config.json`` ``model_type``;
-    ``hf-image-text-to-text`` for other types. ValueError when there is no local config."""
+    """The adapter for ``model`` from its ``config.json`` ``model_type`` (a local folder, or a
+    hub id through the Hugging Face cache); ``hf-image-text-to-text`` for other types.
+    ValueError, asking for ``--adapter``, when no config can be read."""
     config = Path(model) / "config.json"
     if not config.is_file():
-        raise ValueError(
-            f"--adapter auto needs a local model folder with config.json; {model!r} has none. "
-            f"Name the adapter: {', '.join(ADAPTERS)}"
-        )
+        config = _hub_config(model)
     model_type = json.loads(config.read_text()).get("model_type", "")
     return MODEL_TYPES.get(model_type, "hf-image-text-to-text")
+
+
+def _hub_config(model: str) -> Path:
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(model, "config.json"))
+    except Exception as exc:  # noqa: BLE001 - offline, unknown id, no huggingface_hub
+        raise ValueError(
+            f"--adapter auto cannot read {model!r}'s config.json ({type(exc).__name__}); "
+            f"name the adapter: {', '.join(ADAPTERS)}"
+        ) from exc
