@@ -42,11 +42,13 @@ def _share(key: str, salt: str) -> float:
 @dataclass
 class LoopbackAPI:
     behaviour: Behaviour = field(default_factory=Behaviour)
+    keep_bodies: bool = True
     received: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     seen: Counter = field(default_factory=Counter)
     times: list[float] = field(default_factory=list)
+    finished: list[float] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -57,16 +59,43 @@ class LoopbackAPI:
             return await self._answer(request)
         finally:
             self.in_flight -= 1
+            self.finished.append(time.monotonic())
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """Timing and counts (for benchmarks driving the server from another process)."""
+        return web.json_response(
+            {
+                "requests": len(self.received),
+                "statuses": dict(self.statuses),
+                "first_arrival": min(self.times, default=None),
+                "last_finish": max(self.finished, default=None),
+                "max_in_flight": self.max_in_flight,
+            }
+        )
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self.received.clear()
+        self.headers.clear()
+        self.statuses.clear()
+        self.seen.clear()
+        self.times.clear()
+        self.finished.clear()
+        self.max_in_flight = 0
+        return web.json_response({"reset": True})
 
     async def _answer(self, request: web.Request) -> web.Response:
-        raw = await request.read()
         self.times.append(time.monotonic())
-        body = json.loads(raw)
-        self.received.append(body)
-        self.headers.append(dict(request.headers))
+        raw = await request.read()
         b = self.behaviour
-        key = hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()
-        self.seen[key] += 1
+        # Parsing a large body costs the server CPU; a benchmark server needs nothing from it.
+        needs_body = self.keep_bodies or b.error_rate or b.malformed_rate or b.reject_params
+        body = json.loads(raw) if needs_body or b.require_params else {"messages": []}
+        self.received.append(body if self.keep_bodies else {})
+        self.headers.append(dict(request.headers))
+        key = ""
+        if b.error_rate or b.malformed_rate:  # only then: hashing big bodies costs CPU
+            key = hashlib.sha256(json.dumps(body["messages"], sort_keys=True).encode()).hexdigest()
+            self.seen[key] += 1
         if b.latency_s:
             await asyncio.sleep(b.latency_s)
         if b.always_status:
@@ -115,6 +144,8 @@ class LoopbackAPI:
             self._loop = asyncio.new_event_loop()
             app = web.Application(client_max_size=256 * 1024**2)
             app.router.add_post("/v1/chat/completions", self._chat)
+            app.router.add_get("/stats", self._stats)
+            app.router.add_post("/reset", self._reset)
             self._runner = web.AppRunner(app, access_log=None)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
@@ -154,8 +185,9 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--keep-bodies", action="store_true", help="keep request bodies")
     args = parser.parse_args()
-    with LoopbackAPI(Behaviour(latency_s=args.latency)) as server:
+    with LoopbackAPI(Behaviour(latency_s=args.latency), keep_bodies=args.keep_bodies) as server:
         print(server.url, flush=True)
         try:
             threading.Event().wait()

@@ -212,3 +212,44 @@ def test_permanently_failing_endpoint_marks_every_sample_failed(
     assert results["config"]["mera_api"]["tasks"]["rucommonvqa"]["failed"] == 4
     assert "4 request(s) failed:" in proc.stderr
     assert "rucommonvqa: 4 (e.g. " in proc.stderr and "HTTP 503" in proc.stderr
+
+
+def test_original_readme_recipe_load_base64_pass_mode(mirror: Path, tmp_path: Path) -> None:
+    """The original's vLLM-serve command: openai-chat-completions, LOAD_BASE64=1, pass mode,
+    max_retries=3,timeout=90000, plus videos as frames by --replace_videos_with_images_amount."""
+    with LoopbackAPI() as server:
+        run_cli(
+            lm_eval_args(
+                "openai-chat-completions",
+                server.url,
+                tmp_path,
+                "ruenvaqa,commonvideoqa",
+                "--limit",
+                "2",
+                "--num_fewshot",
+                "0",
+                "--predict_only",
+                "--apply_chat_template",
+                "--fewshot_as_multiturn",
+                "--pass_multimodal_args_to_chat_history",
+                "--replace_videos_with_images_amount",
+                "2",
+                model_args="max_retries=3,timeout=90000",
+            ),
+            {"MERA_DATA_DIR": str(mirror), "LOAD_BASE64": "1", "OPENAI_API_KEY": "EMPTY"},
+        )
+    shapes = []
+    for body in server.received:
+        assert "max_tokens" not in body and body["max_completion_tokens"] == 256
+        (message,) = body["messages"]
+        media = [p for p in message["content"] if p["type"] != "text"]
+        for part in media:
+            check_real_mime(part)
+        shapes.append(tuple(media_of(p)[:2] for p in media))
+    # audio: one audio_url of the real WAV; video: 2 frames (PNG, decoded from the clip)
+    assert sorted(shapes) == sorted(
+        [(("audio_url", "audio/wav"),)] * 2 + [(("image_url", "image/png"),) * 2] * 2
+    )
+    results, _ = outputs(tmp_path)
+    info = results["config"]["mera_api"]
+    assert info["video_mode"] == "frames:2 (--replace_videos_with_images_amount)"

@@ -122,6 +122,7 @@ class MeraChatAPIMixin:
                 timeout_s=float(self.timeout),
             ),
         )
+        api_usage.reset()
         api_usage.install_samples_hook()
 
     # -- payloads ------------------------------------------------------------------------------

@@ -147,12 +147,13 @@ def _check_reply(data: Any) -> None:
         raise Transient(f"malformed reply: no message content in {json.dumps(data)[:200]}")
 
 
-async def _attempt(session: Any, url: str, payload: dict, headers: dict, timeout: float) -> dict:
+async def _attempt(session: Any, url: str, body: bytes, headers: dict, timeout: float) -> dict:
     import aiohttp
 
+    headers = {**headers, "Content-Type": "application/json"}
     try:
         async with session.post(
-            url, json=payload, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
         ) as resp:
             body = await resp.read()
             status, retry_after = resp.status, resp.headers.get("Retry-After")
@@ -186,56 +187,77 @@ class Client:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     dropped: set[str] = field(default_factory=set)
 
-    async def _one(self, session: Any, sem: asyncio.Semaphore, make: Callable[[], dict]) -> Outcome:
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+    def _encode(self, payload: dict) -> tuple[dict, bytes]:
+        sent = {k: v for k, v in payload.items() if k not in self.dropped}
+        return sent, json.dumps(sent, ensure_ascii=False).encode("utf-8")
 
+    async def _one(
+        self,
+        session: Any,
+        sem: asyncio.Semaphore,
+        ahead: asyncio.Semaphore,
+        make: Callable[[], dict],
+    ) -> Outcome:
         outcome = Outcome()
-        async with sem:
+        # Payloads (media rendering, JSON encoding) are prepared in worker threads up to
+        # `ahead` requests in advance, so a free connection never waits for one.
+        async with ahead:
             try:
                 payload = await asyncio.to_thread(make)
+                sent, body = await asyncio.to_thread(self._encode, payload)
             except Exception as exc:  # noqa: BLE001 - a payload that cannot be built fails alone
-                outcome.reason = f"{type(exc).__name__}: {exc}" if not str(exc) else str(exc)
+                outcome.reason = str(exc) or type(exc).__name__
                 return outcome
-            while True:
-                sent = {k: v for k, v in payload.items() if k not in self.dropped}
+            async with sem:
+                while True:
+                    if any(k in self.dropped for k in sent):  # refused meanwhile by another
+                        sent, body = self._encode(payload)
+                    try:
+                        await self._with_retries(session, sent, body, outcome)
+                        return outcome
+                    except Rejected as exc:
+                        log.warning("the server refused %r; sending requests without it", exc.param)
+                        self.dropped.add(exc.param)
+                    except (Transient, Permanent) as exc:
+                        tries = (
+                            f" after {outcome.attempts} attempt(s)" if outcome.attempts > 1 else ""
+                        )
+                        outcome.reason = f"{exc}{tries}"
+                        return outcome
+
+    async def _with_retries(self, session: Any, sent: dict, body: bytes, outcome: Outcome) -> None:
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(max(1, self.policy.attempts)),
+            wait=_wait(self.policy),
+            retry=retry_if_exception_type(Transient),
+            reraise=True,
+        ):
+            with attempt:
+                outcome.attempts += 1
+                start = time.perf_counter()
                 try:
-                    async for attempt in AsyncRetrying(
-                        stop=stop_after_attempt(max(1, self.policy.attempts)),
-                        wait=_wait(self.policy),
-                        retry=retry_if_exception_type(Transient),
-                        reraise=True,
-                    ):
-                        with attempt:
-                            outcome.attempts += 1
-                            start = time.perf_counter()
-                            try:
-                                outcome.response = await _attempt(
-                                    session, self.url, sent, self.headers, self.policy.timeout_s
-                                )
-                            except Permanent as exc:
-                                param = rejected_param(str(exc), sent, self.dropped)
-                                if param is None:
-                                    raise
-                                raise Rejected(param, str(exc)) from None
-                            outcome.latency_s = time.perf_counter() - start
-                    return outcome
-                except Rejected as exc:
-                    log.warning("the server refused %r; sending requests without it", exc.param)
-                    self.dropped.add(exc.param)
-                except (Transient, Permanent) as exc:
-                    tries = f" after {outcome.attempts} attempt(s)" if outcome.attempts > 1 else ""
-                    outcome.reason = f"{exc}{tries}"
-                    return outcome
+                    outcome.response = await _attempt(
+                        session, self.url, body, self.headers, self.policy.timeout_s
+                    )
+                except Permanent as exc:
+                    param = rejected_param(str(exc), sent, self.dropped)
+                    if param is None:
+                        raise
+                    raise Rejected(param, str(exc)) from None
+                outcome.latency_s = time.perf_counter() - start
 
     async def _all(self, makers: Sequence[Callable[[], dict]], progress: Any) -> list[Outcome]:
         import aiohttp
 
         sem = asyncio.Semaphore(max(1, self.concurrency))
+        ahead = asyncio.Semaphore(2 * max(1, self.concurrency))
         connector = aiohttp.TCPConnector(limit=max(1, self.concurrency))
         async with aiohttp.ClientSession(connector=connector) as session:
 
             async def run(make: Callable[[], dict]) -> Outcome:
-                outcome = await self._one(session, sem, make)
+                outcome = await self._one(session, sem, ahead, make)
                 if progress is not None:
                     progress.update(1)
                 return outcome

@@ -20,6 +20,11 @@ def record(task: str, doc_id: int, entry: dict[str, Any]) -> None:
     _ENTRIES[(task, int(doc_id))] = entry
 
 
+def reset() -> None:
+    """Forget what was recorded (a new backend instance starts a new run)."""
+    _ENTRIES.clear()
+
+
 def entry(task: str, doc_id: int) -> dict[str, Any] | None:
     """What was recorded for (task, doc id), if anything."""
     return _ENTRIES.get((task, int(doc_id)))
