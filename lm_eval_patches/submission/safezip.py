@@ -44,13 +44,13 @@ def unsafe_name(name: str) -> bool:
 
 
 def _kind_problem(info: zipfile.ZipInfo) -> str | None:
-    mode = info.external_attr >> 16
-    if not mode:
-        return None  # made on a system that records no Unix mode: a plain file
-    if stat.S_ISLNK(mode):
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if not kind:
+        return None  # no file type recorded (Windows tools, zipfile.writestr): a plain file
+    if stat.S_ISLNK(kind):
         return "a symlink"
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        return f"file type {stat.filemode(mode)[0]!r}"
+    if kind not in (stat.S_IFREG, stat.S_IFDIR):
+        return f"file type {stat.filemode(kind)[0]!r}"
     return None
 
 
