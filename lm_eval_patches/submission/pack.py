@@ -90,7 +90,10 @@ def _write_json(path: Path, entries: list[dict]) -> None:
 
 def _zip_files(target: Path, files: list[Path]) -> None:
     """A zip of ``files`` at its root (their base names), written to ``target``."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    # strict_timestamps=False: a log dated before 1980 (clock reset, copied file) still packs.
+    with zipfile.ZipFile(
+        target, "w", compression=zipfile.ZIP_DEFLATED, strict_timestamps=False
+    ) as archive:
         for path in files:
             archive.write(path, arcname=path.name)
 
