@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import BASELINE_MODEL_ARGS, REPO, run_cli
+from conftest import BASELINE_MODEL_ARGS, REPO
 
 from lm_eval_patches.cli import main as cli_main
 from lm_eval_patches.submission.expected import ExpectedIds
@@ -41,16 +41,13 @@ def test_pack_demo_run_round_trips_through_the_validator(
     baseline_run: Path, mirror: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     dst = tmp_path / "submission"
-    env = {"MERA_DATA_DIR": str(mirror)}
-    proc = run_cli(
-        ["pack", "--outputs_dir", str(baseline_run), "--dst_dir", str(dst)]
-        + ["--model_args", BASELINE_MODEL_ARGS],
-        env,
-        program="mera-mm",
-    )
+    # In-process through mera-mm's own entry point (the script test below spawns a process).
+    args = ["pack", "--outputs_dir", str(baseline_run), "--dst_dir", str(dst)]
+    assert cli_main(args + ["--model_args", BASELINE_MODEL_ARGS, "--data", str(mirror)]) == 0
+    stdout = capsys.readouterr().out
     archive = tmp_path / "submission.zip"
-    assert f"submission archive: {archive}" in proc.stdout
-    assert "valid and complete: all 18 datasets" in proc.stdout
+    assert f"submission archive: {archive}" in stdout
+    assert "valid and complete: all 18 datasets" in stdout
     assert not (dst / ".zip").exists() and not list(dst.glob("*.zip.partial"))
 
     with zipfile.ZipFile(archive) as zipped:

@@ -72,6 +72,7 @@ class Problem:
 
     @property
     def severity(self) -> str:
+        """The code's severity: error, incomplete or warning."""
         return CODES[self.code].severity
 
     def __str__(self) -> str:

@@ -48,6 +48,7 @@ class ValidationReport:
     missing_files: list[str] = field(default_factory=list)
 
     def by_severity(self, severity: str) -> list[Problem]:
+        """The problems of one severity (``codes.ERROR``, ``INCOMPLETE`` or ``WARNING``)."""
         return [p for p in self.problems if p.severity == severity]
 
     @property
