@@ -196,6 +196,25 @@ def test_failed_samples_are_reported_not_packed(
     assert [i for i, _ in written.unanswered["ruCLEVR.json"]] == ids[1:3]
 
 
+def test_a_failure_marker_is_recognised(
+    expected: ExpectedIds, mirror: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from lm_eval_patches import failures
+
+    monkeypatch.setattr(failures, "FAILED_ANSWER", "<request failed>")
+    ids = expected.get(CLEVR)
+    answers = dict.fromkeys(ids, "2")
+    answers[ids[0]] = "<request failed> HTTP 500"
+    write_samples(tmp_path / "out", "ruclevr", "2026-11-29T11-00-00", answers)
+    result = pack_submission(
+        tmp_path / "out", tmp_path / "sub", allow_partial=True, data_dir=mirror
+    )
+    assert result.unanswered["ruCLEVR.json"] == [
+        (ids[0], "the request failed (see the run's summary)")
+    ]
+    assert ids[0] not in packed(result.archive, "ruCLEVR.json")
+
+
 def test_a_doc_without_its_mera_id_is_an_error(tmp_path: Path) -> None:
     logs = tmp_path / "out"
     path = write_samples(logs, "weird", "2026-11-29T11-00-00", {1: "A"})

@@ -36,7 +36,8 @@ def failure_check() -> Callable[[str], bool]:
     """A predicate telling a failed request's answer from a real one.
 
     Uses ``failures.is_failure`` when the failures module provides it (a marker the scorer
-    recognises), else compares with ``failures.FAILED_ANSWER``.
+    recognises), else ``failures.FAILED_ANSWER``: an answer equal to it, or starting with it
+    when it is a non-empty marker (which may carry the reason after it).
     """
     from lm_eval_patches import failures
 
@@ -44,6 +45,8 @@ def failure_check() -> Callable[[str], bool]:
     if callable(check):
         return lambda text: bool(check(text))
     marker = failures.FAILED_ANSWER
+    if marker:
+        return lambda text: text.startswith(marker)
     return lambda text: text == marker
 
 
