@@ -215,6 +215,16 @@ def test_a_failure_marker_is_recognised(
     assert ids[0] not in packed(result.archive, "ruCLEVR.json")
 
 
+def test_logs_of_other_tasks_only_is_an_error(tmp_path: Path, capsys) -> None:
+    from lm_eval_patches.cli import main as cli_main
+
+    write_samples(tmp_path / "out", "arc_easy", "2026-11-29T11-00-00", {1: "A"})
+    assert cli_main(["pack", "--outputs_dir", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    assert "no samples log of a MERA Multi task" in err and "arc_easy" in err
+    assert not (tmp_path / "submission.zip").exists()
+
+
 def test_a_doc_without_its_mera_id_is_an_error(tmp_path: Path) -> None:
     logs = tmp_path / "out"
     path = write_samples(logs, "weird", "2026-11-29T11-00-00", {1: "A"})

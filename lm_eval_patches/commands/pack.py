@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "pack",
         help="pack lm-eval samples logs into the archive the MERA site takes (validated)",
         description="Pack lm-eval samples logs into <dst_dir>.zip (next to dst_dir), validated; "
-        "exit 0 when written, 1 when refused, 2 when there is nothing to pack.",
+        "exit 0 when written, 1 when refused (invalid or incomplete), 2 when no MERA logs "
+        "are found.",
     )
     add_pack_arguments(parser)
     parser.set_defaults(func=run_pack)

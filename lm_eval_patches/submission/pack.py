@@ -140,7 +140,7 @@ def pack_submission(
     if not choices:
         raise PackError(
             f"no samples log of a MERA Multi task in {logs_dir} (found: "
-            f"{', '.join(sorted(found)) or 'none'}); nothing to pack"
+            f"{', '.join(sorted(found)) or 'none'}); run the MERA tasks with --log_samples"
         )
     archive = archive_path(dst_dir)
     folder = archive.with_suffix("")
