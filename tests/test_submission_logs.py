@@ -199,19 +199,16 @@ def test_failed_samples_are_reported_not_packed(
 def test_a_failure_marker_is_recognised(
     expected: ExpectedIds, mirror: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from lm_eval_patches import failures
+    from lm_eval_patches.failures import failure_answer
 
-    monkeypatch.setattr(failures, "FAILED_ANSWER", "<request failed>")
     ids = expected.get(CLEVR)
     answers = dict.fromkeys(ids, "2")
-    answers[ids[0]] = "<request failed> HTTP 500"
+    answers[ids[0]] = failure_answer("HTTP 500")
     write_samples(tmp_path / "out", "ruclevr", "2026-11-29T11-00-00", answers)
     result = pack_submission(
         tmp_path / "out", tmp_path / "sub", allow_partial=True, data_dir=mirror
     )
-    assert result.unanswered["ruCLEVR.json"] == [
-        (ids[0], "the request failed (see the run's summary)")
-    ]
+    assert result.unanswered["ruCLEVR.json"] == [(ids[0], "the request failed: HTTP 500")]
     assert ids[0] not in packed(result.archive, "ruCLEVR.json")
 
 

@@ -10,10 +10,11 @@ answer is empty is not an answer: it is reported as unanswered, with the reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lm_eval_patches.failures import failure_reason, is_failure
 
 
 class SamplesError(ValueError):
@@ -30,24 +31,6 @@ class TaskAnswers:
     unanswered: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
     filter_name: str | None = None
     other_filters: set[str] = field(default_factory=set)
-
-
-def failure_check() -> Callable[[str], bool]:
-    """A predicate telling a failed request's answer from a real one.
-
-    Uses ``failures.is_failure`` when the failures module provides it (a marker the scorer
-    recognises), else ``failures.FAILED_ANSWER``: an answer equal to it, or starting with it
-    when it is a non-empty marker (which may carry the reason after it).
-    """
-    from lm_eval_patches import failures
-
-    check = getattr(failures, "is_failure", None)
-    if callable(check):
-        return lambda text: bool(check(text))
-    marker = failures.FAILED_ANSWER
-    if marker:
-        return lambda text: text.startswith(marker)
-    return lambda text: text == marker
 
 
 def response_text(filtered: Any) -> Any:
@@ -69,7 +52,6 @@ def doc_meta_id(sample: dict) -> Any:
 def read_answers(task: str, path: Path) -> TaskAnswers:
     """Read one samples log. Raises SamplesError for a line that is not JSON or a doc with no
     integer ``meta.id`` (the site keys answers by it; guessing one would misplace answers)."""
-    is_failure = failure_check()
     found = TaskAnswers(task, path)
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
@@ -99,9 +81,9 @@ def read_answers(task: str, path: Path) -> TaskAnswers:
                 text = json.dumps(text, ensure_ascii=False)
             if text is None:
                 found.unanswered.append((doc_id, "no response logged"))
-            elif text and is_failure(text):
-                found.unanswered.append((doc_id, "the request failed (see the run's summary)"))
-            elif not text.strip() or is_failure(text):
+            elif is_failure(text):
+                found.unanswered.append((doc_id, f"the request failed: {failure_reason(text)}"))
+            elif not text.strip():
                 found.unanswered.append(
                     (doc_id, "empty answer (the request failed or the model said nothing)")
                 )
