@@ -19,8 +19,8 @@ from typing import Any
 
 PLACEHOLDER_RE = re.compile(r"<(image|audio|video)(?:_(\d+))?>")
 _SLOT_RE = re.compile(r"\{(\w+)\}")
-# Anything a consumer might read as a media slot, including "<image_3>" or "< video >".
-_LITERAL_SLOT_RE = re.compile(r"<(\s*(?:image|audio|video)(?![a-z]))", re.IGNORECASE)
+# Anything a consumer might read as a media slot, including "<image_3>" or "< Video >".
+_LITERAL_SLOT_RE = re.compile(r"<(\s*(?:image|audio|video)(?:_\d+)?\s*>)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
 # The slot and punctuation that only closed it ("беседы: <context>. Далее" -> "беседы: Далее").
 _CONTEXT_RE = re.compile(r"\s*(?:<context>|\{context\})[.,;]?")
