@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -86,8 +87,13 @@ def test_resolve_image_applies_mera_resize_rules() -> None:
     assert bare_lm(width=30).resolve_image(image_ref(png((10, 5)), 1)).size == (10, 5)
     with pytest.raises(MediaError, match="task t, doc 2, field inputs.image"):
         lm.resolve_image(image_ref(b"not an image", 2))
-    with pytest.raises(TypeError, match="dict"):
+    # Every form the project produces is accepted (LOAD_BASE64's dict included).
+    data_url = {"url": "data:image/png;base64," + base64.b64encode(png((100, 50))).decode()}
+    assert lm.resolve_image(data_url).size == (20, 10)
+    with pytest.raises(MediaError, match="cannot decode"):
         lm.resolve_image({"url": "data:image/png;base64,AAAA"})
+    with pytest.raises(TypeError, match="cannot use"):
+        lm.resolve_image(12)
 
 
 @pytest.mark.parametrize(
@@ -224,3 +230,28 @@ def test_chat_template_places_images_at_placeholders(lm: MeraHFMultimodalLM, mon
     )
     assert isinstance(answers[0], str)
     assert spy.calls[0]["text"] == [context] and spy.calls[0]["sizes"] == [(20, 10)]
+
+
+def test_every_media_form_gives_the_same_answer(
+    lm: MeraHFMultimodalLM, monkeypatch, tmp_path: Path
+) -> None:
+    """The same picture as a lazy ref and in every LOAD_* form: same pixels, same answer."""
+    from lm_eval_patches.media.forms import LOAD_SWITCHES, materialise
+
+    monkeypatch.setenv("LM_EVAL_MEDIA_DIR", str(tmp_path))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: every form must arrive upright
+    buf = io.BytesIO()
+    stored = Image.new("RGB", (60, 30), "red")
+    stored.paste((0, 0, 255), (30, 0, 60, 30))
+    stored.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    ref = image_ref(buf.getvalue(), 1)
+    forms = {"ref": ref, **{mode: materialise(ref, mode) for mode in LOAD_SWITCHES}}
+    spy = ProcessorSpy(lm.processor)
+    monkeypatch.setattr(lm, "processor", spy)
+    reqs = [request(i, "<image> Что это?", {"visual": [v]}) for i, v in enumerate(forms.values())]
+    before = len(FAILURES.items)
+    answers = lm.generate_until(reqs, disable_tqdm=True)
+    assert FAILURES.items[before:] == []
+    assert len(set(answers)) == 1, dict(zip(forms, answers, strict=True))
+    assert {size for call in spy.calls for size in call["sizes"]} == {(10, 20)}  # upright
