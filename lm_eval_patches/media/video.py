@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 
 from PIL import Image
 
+from lm_eval_patches.media.clip_facts import ClipFacts, clip_facts, frame_rotation, turn
 from lm_eval_patches.media.errors import MediaError
 
 __all__ = [
@@ -133,54 +134,6 @@ def probe_video(data: bytes) -> VideoInfo:
     if facts.rotation in (90, 270):
         return replace(info, width=info.height, height=info.width, rotation=facts.rotation)
     return replace(info, rotation=facts.rotation)
-
-
-@dataclass(frozen=True)
-class ClipFacts:
-    """What a decoder needs to know before trusting its own frame numbering."""
-
-    rotation: int  # counter-clockwise display rotation in degrees: 0, 90, 180 or 270
-    starts_on_keyframe: bool  # False for a clip cut mid-GOP
-    coded_size: tuple[int, int]  # (width, height) as stored, before rotation
-
-
-def clip_facts(data: bytes) -> ClipFacts:
-    """Display rotation, keyframe start and coded size, read by PyAV up to the first frame.
-
-    Raises:
-        MediaError: The bytes cannot be opened or hold no decodable video frame.
-    """
-    container, stream = _open(data)
-    with container:
-        first_packet_key = None
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0:
-                    continue
-                if first_packet_key is None:
-                    first_packet_key = bool(packet.is_keyframe)
-                for frame in packet.decode():
-                    return ClipFacts(
-                        frame_rotation(frame), first_packet_key, (frame.width, frame.height)
-                    )
-        except Exception as exc:  # noqa: BLE001 - any FFmpeg error is this clip's error
-            raise MediaError("video", f"cannot decode the first frame: {exc}") from exc
-    raise MediaError("video", "no frame of the clip could be decoded")
-
-
-def frame_rotation(frame) -> int:
-    """Counter-clockwise display rotation (0/90/180/270) of an ``av.VideoFrame``."""
-    return int(round(getattr(frame, "rotation", 0) or 0)) % 360 // 90 * 90
-
-
-def turn(img: Image.Image, rotation: int) -> Image.Image:
-    """``img`` turned counter-clockwise by ``rotation`` degrees (0, 90, 180 or 270)."""
-    steps = {
-        90: Image.Transpose.ROTATE_90,
-        180: Image.Transpose.ROTATE_180,
-        270: Image.Transpose.ROTATE_270,
-    }
-    return img.transpose(steps[rotation]) if rotation in steps else img
 
 
 def sample_frame_times(

@@ -20,8 +20,9 @@ import io
 
 from PIL import Image
 
+from lm_eval_patches.media.clip_facts import ClipFacts, clip_facts, turn
 from lm_eval_patches.media.errors import MediaError
-from lm_eval_patches.media.video import ClipFacts, clip_facts, sample_frame_times, turn
+from lm_eval_patches.media.video import sample_frame_times
 from lm_eval_patches.media.video import sniff_video_mime as _sniff
 
 # Containers whose display rotation decord's bundled FFmpeg applies itself (mov demuxer).
