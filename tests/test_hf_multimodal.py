@@ -15,7 +15,7 @@ from lm_eval.api.instance import Instance
 from PIL import Image
 from tiny_models import NUM_IMAGE_TOKENS, build_tiny_llava
 
-from lm_eval_patches.failures import FAILURES
+from lm_eval_patches.failures import FAILED_ANSWER, FAILURES
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.ref import MediaRef
 from lm_eval_patches.models.hf_multimodal import HFMultimodalLM, MeraHFMultimodalLM
@@ -255,3 +255,24 @@ def test_every_media_form_gives_the_same_answer(
     assert FAILURES.items[before:] == []
     assert len(set(answers)) == 1, dict(zip(forms, answers, strict=True))
     assert {size for call in spy.calls for size in call["sizes"]} == {(10, 20)}  # upright
+
+
+def test_huge_image_is_answered_and_an_undecodable_one_fails_alone(
+    lm: MeraHFMultimodalLM, monkeypatch
+) -> None:
+    """The 180-megapixel case as a lazy reference: decoded under the budget and answered."""
+    huge = (Path(__file__).parent / "cases" / "huge_20000x9000.png").read_bytes()
+    monkeypatch.setenv("MERA_IMAGE_MAX_PIXELS", "1000000")
+    reqs = [
+        request(1, "<image> Что это?", {"visual": [image_ref(huge, 1)]}),
+        request(2, "<image> Что это?", {"visual": [image_ref(png((30, 20)), 2)]}),
+    ]
+    before = len(FAILURES.items)
+    answers = lm.generate_until(reqs, disable_tqdm=True)
+    assert FAILURES.items[before:] == [] and all(isinstance(a, str) for a in answers)
+    # Past the decode ceiling (lowered here) only that request fails, naming task, doc, field.
+    monkeypatch.setattr("lm_eval_patches.media.image.DECODE_CEILING_PIXELS", 10_000_000)
+    answers = lm.generate_until(reqs, disable_tqdm=True)
+    (failure,) = FAILURES.items[before:]
+    assert failure.doc == "id-1" and "task t, doc 1, field inputs.image" in failure.reason
+    assert answers[0] == FAILED_ANSWER and isinstance(answers[1], str)

@@ -11,7 +11,7 @@ from conftest import TASKS_DIR, run_cli, write_variant
 from lm_eval.utils import handle_non_serializable
 from tiny_models import build_tiny_llava
 
-from lm_eval_patches.failures import FAILURES
+from lm_eval_patches.failures import FAILED_ANSWER, FAILURES
 from lm_eval_patches.media.forms import LOAD_SWITCHES
 
 CASES = Path(__file__).parent / "cases"
@@ -165,7 +165,7 @@ def test_cli_load_base64_run_logs_descriptors_and_answers_the_huge_image(
     for doc_id, row in rows.items():
         (visual,) = row["arguments"]["gen_args_0"]["arg_2"].get("visual") or [None]
         if doc_id == ids[1]:
-            assert row["resps"][0][0] == ""  # failed alone: it could not be encoded
+            assert row["resps"][0][0] == FAILED_ANSWER  # failed alone: it could not be encoded
             continue
         assert visual["sha256"] == row["doc"]["inputs"]["image"]["sha256"]
         assert set(visual) == {"kind", "sha256", "mime", "name"}
