@@ -249,10 +249,6 @@ class MediaRef(dict):
             tmp.replace(path)  # atomic: a concurrent reader never sees half a file
         return path
 
-    def descriptor(self) -> dict[str, Any]:
-        """The JSON-safe facts (kind, sha256, mime, name): how logs name this media."""
-        return dict(self)
-
     def _expect(self, kind: str) -> None:
         if self.kind != kind:
             raise self.error(f"expected {kind} media, got {self.kind}")
