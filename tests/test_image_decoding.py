@@ -231,6 +231,10 @@ def test_plain_images_are_sent_as_their_original_bytes(tmp_path) -> None:
         )
         path = ref.as_file(tmp_path)
         assert path.read_bytes() == data and path.name.startswith(f"image-{ref.sha256}.")
+    # A phone's multi-picture JPEG (MPO) is an ordinary JPEG to any reader: sent as it is.
+    buf = io.BytesIO()
+    rgb.save(buf, "MPO", save_all=True, append_images=[Image.new("RGB", (12, 9))])
+    assert _ref(buf.getvalue()).as_bytes() == (buf.getvalue(), "image/jpeg")
 
 
 def test_normalised_images_keep_their_family_and_real_mime(tmp_path) -> None:

@@ -38,7 +38,13 @@ DEFAULT_MAX_PIXELS = 50_000_000  # output budget: 50 MP, ~150 MB of RGB
 # for greyscale, 4 for RGB). JPEG sources are reduced by ``draft`` while decoding instead.
 DECODE_CEILING_PIXELS = 1_000_000_000
 MAX_PIXELS_ENV = "MERA_IMAGE_MAX_PIXELS"
-PLAIN_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# MPO: the multi-picture JPEG many phones write; its bytes are an ordinary JPEG to a reader.
+PLAIN_FORMATS = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+}
 _ORIENTATION_TAG = 0x0112
 _OPEN_LOCK = threading.Lock()  # Pillow's bomb limit is a module global: change it under a lock
 
@@ -139,7 +145,7 @@ def decode_image(data: bytes, budget: int | None = None) -> Image.Image:
         with _open(data) as img:
             orientation = _orientation(img)
             w, h = img.size
-            if w * h > limit and img.format == "JPEG":
+            if w * h > limit and img.format in ("JPEG", "MPO"):
                 # Decode at 1/2, 1/4 or 1/8 scale: the full picture is never in memory.
                 img.draft(img.mode, _fit(img.size, limit))
             elif w * h > DECODE_CEILING_PIXELS:
