@@ -1,5 +1,8 @@
-"""Media in runs and logs: every LOAD_* form reaches hf-multimodal, a huge or broken picture is
-answered or fails alone, and the samples log names media by one descriptor, never their bytes."""
+"""Media in runs and logs: a huge or broken picture in the LOAD_OBJECT form is answered or fails
+alone, and the samples log names media by one descriptor, never their bytes, whatever the form.
+
+The same through a real CLI run (``LOAD_BASE64``, the huge case picture) is in test_hf_cli.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TASKS_DIR, run_cli, write_variant
+from conftest import TASKS_DIR, write_variant
 from lm_eval.utils import handle_non_serializable
 from tiny_models import build_tiny_llava
 
@@ -69,8 +72,8 @@ def test_answered_requests_log_one_descriptor_per_media_whatever_the_form(
             assert instance.filtered_resps  # filtering still happened
 
 
-def _break_images(out: Path, garbage_too: bool = True) -> dict[int, int]:
-    """WEIRD with test doc 0's picture the 180 MP case and (optionally) doc 1's not a picture."""
+def _break_images(out: Path) -> dict[int, int]:
+    """WEIRD with test doc 0's picture the 180 MP case and doc 1's not a picture at all."""
 
     def huge(record: dict) -> None:
         record["inputs"]["image"] = {**record["inputs"]["image"], "bytes": HUGE}
@@ -78,7 +81,7 @@ def _break_images(out: Path, garbage_too: bool = True) -> dict[int, int]:
     def garbage(record: dict) -> None:
         record["inputs"]["image"] = {**record["inputs"]["image"], "bytes": b"GIF89a broken"}
 
-    return write_variant("WEIRD", {0: huge, 1: garbage} if garbage_too else {0: huge}, out)
+    return write_variant("WEIRD", {0: huge, 1: garbage}, out)
 
 
 @pytest.fixture(scope="module")
@@ -123,52 +126,3 @@ def test_load_object_huge_image_answered_and_broken_one_fails_alone(
         == (huge_row["doc"]["inputs"]["image"]["sha256"])
     )
     assert isinstance(huge_row["resps"][0][0], str)
-
-
-@pytest.mark.slow
-def test_cli_load_base64_run_logs_descriptors_and_answers_the_huge_image(
-    tiny_llava: Path, tmp_path: Path
-) -> None:
-    # No broken picture here: a run with a failed request exits non-zero (the failure
-    # accounting's rule); failing alone is checked in-process above.
-    ids = _break_images(tmp_path / "mirror", garbage_too=False)
-    out = tmp_path / "out"
-    run_cli(
-        [
-            "--model",
-            "hf-multimodal",
-            "--model_args",
-            f"pretrained={tiny_llava},dtype=float32,image_max_side=48,image_max_pixels=1000000",
-            "--device",
-            "cpu",
-            "--include_path",
-            str(TASKS_DIR),
-            "--tasks",
-            "weird",
-            "--limit",
-            "4",
-            "--gen_kwargs",
-            "max_gen_toks=2",
-            "--log_samples",
-            "--output_path",
-            str(out),
-        ],
-        {
-            "MERA_DATA_DIR": str(tmp_path / "mirror"),
-            "LOAD_BASE64": "1",
-            "MERA_IMAGE_MAX_PIXELS": "1000000",
-        },
-    )
-    (samples,) = out.rglob("samples_weird_*.jsonl")
-    text = samples.read_text()
-    assert "base64" not in text and len(text) < 40_000
-    rows = {json.loads(line)["doc"]["meta"]["id"]: json.loads(line) for line in text.splitlines()}
-    assert len(rows) == 4
-    assert ids[0] in rows
-    for row in rows.values():
-        (visual,) = row["arguments"]["gen_args_0"]["arg_2"]["visual"]
-        assert visual["sha256"] == row["doc"]["inputs"]["image"]["sha256"]
-        assert set(visual) == {"kind", "sha256", "mime", "name"}
-        assert isinstance(row["resps"][0][0], str)
-    results = json.loads(next(out.rglob("results_*.json")).read_text())
-    assert "exact_match,none" in results["results"]["weird"]
