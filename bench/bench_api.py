@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -179,6 +180,7 @@ def main() -> int:
             )
     finally:
         server.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -206,20 +206,26 @@ class MeraTask(ConfigurableTask):
     def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> Instance:
         kwargs.pop("apply_chat_template", None)
         kwargs.pop("chat_template", None)
+        refs: dict[str, list] = {}
         try:
-            media = self._request_media(doc)
+            media = self._request_media(doc, refs)
         except MediaError as err:
             # One broken record must not sink the run: report it, and let the backend answer
             # the failure answer for this request (it sees the reason under "mera_error").
             FAILURES.record(self.config.task, self.doc_label(doc), str(err))
-            media = {BUILD_ERROR_KEY: str(err)}
+            media, refs = {BUILD_ERROR_KEY: str(err)}, {}
         gen_kwargs = dict(self.config.generation_kwargs or {})
         arguments = (ctx, gen_kwargs, media)
         if RUN_OPTIONS.pass_multimodal_args_to_chat_history and BUILD_ERROR_KEY not in media:
             arguments = self._chat_arguments(doc, ctx, gen_kwargs, media)
-        return Instance(
+        instance = Instance(
             request_type="generate_until", doc=doc, arguments=arguments, idx=0, **kwargs
         )
+        if len(arguments) > 2 and any(
+            v is not r for k in refs for v, r in zip(media[k], refs[k], strict=True)
+        ):
+            instance.mera_logged_media = refs  # what the samples log shows (see apply_filters)
+        return instance
 
     def _chat_arguments(self, doc: dict, ctx: Any, gen_kwargs: dict, media: dict) -> tuple:
         """Pass mode (the original's): the context becomes the chat messages with every medium
@@ -239,15 +245,16 @@ class MeraTask(ConfigurableTask):
             return (ctx, gen_kwargs, {BUILD_ERROR_KEY: str(err)})
         return (ChatHistory(chat), gen_kwargs)
 
-    def _request_media(self, doc: dict) -> dict[str, list]:
-        """Shot media first, then the doc's, in the form the LOAD_* switch asks for."""
-        refs = [ref for shot in self._fewshot_used for ref in self.doc_media(shot)]
-        refs += self.doc_media(doc)
+    def _request_media(self, doc: dict, refs: dict[str, list] | None = None) -> dict[str, list]:
+        """Shot media first, then the doc's, in the form the LOAD_* switch asks for; ``refs``
+        receives the references behind them, by the same keys."""
+        refs_list = [ref for shot in self._fewshot_used for ref in self.doc_media(shot)]
+        refs_list += self.doc_media(doc)
         frames = RUN_OPTIONS.replace_videos_with_images_amount
         if frames:
-            refs = [
+            refs_list = [
                 f
-                for ref in refs
+                for ref in refs_list
                 for f in (frame_refs(ref, frames) if ref.kind == "video" else [ref])
             ]
         try:
@@ -257,20 +264,34 @@ class MeraTask(ConfigurableTask):
         mode = mode or (None if RUN_OPTIONS.backend_resolves_media else "LOAD_OBJECT")
         sizes = resize_from_env() if mode else {}
         media: dict[str, list] = {}
-        for ref in refs:
-            media.setdefault(MEDIA_ARG_KEYS[ref.kind], []).append(materialise(ref, mode, sizes))
+        for ref in refs_list:
+            key = MEDIA_ARG_KEYS[ref.kind]
+            media.setdefault(key, []).append(materialise(ref, mode, sizes))
+            if refs is not None:
+                refs.setdefault(key, []).append(ref)
         return media
 
     # -- scoring ------------------------------------------------------------------------------
     def apply_filters(self) -> Any:
-        """lm-eval's filters, except that a failure answer stays as it is under every filter
-        (a regex or JSON filter would otherwise turn it into a reply-like string)."""
+        """lm-eval's filters, then two fix-ups before anything is scored or logged.
+
+        A failure answer stays as it is under every filter (a regex or JSON filter would
+        otherwise turn it into a reply-like string). Requests hand their concrete media back
+        for their references: every model call is over by now (lm-eval runs all requests before
+        any task's filters), so the samples log names media by the same descriptor (kind, sha256
+        of the source bytes, MIME, name) whatever the LOAD_* form, never their bytes, data URLs
+        or pixels."""
         outcome = super().apply_filters()
         for instance in getattr(self, "_instances", None) or []:
             failed = next((r for r in instance.resps if is_failure(r)), None)
             if failed is not None:
                 for name in list(instance.filtered_resps):
                     instance.filtered_resps[name] = failed
+            refs = getattr(instance, "mera_logged_media", None)
+            if refs is not None:
+                media = {**instance.arguments[2], **refs}
+                instance.arguments = (*instance.arguments[:2], media, *instance.arguments[3:])
+                del instance.mera_logged_media
         return outcome
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
