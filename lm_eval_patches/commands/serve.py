@@ -27,7 +27,6 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         max_body_bytes=args.max_body_bytes,
         allow_remote_media=args.allow_remote_media,
-        max_image_pixels=args.max_image_pixels,
         options=parse_options(args.model_args),
     )
 
@@ -68,7 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sv.add_argument(
         "--model-args",
         default="",
-        help="adapter options key=value,... (device, dtype, num_frames, max_tokens, base_url...)",
+        help="adapter options key=value,... (device, dtype, num_frames, max_tokens, "
+        "image_max_pixels, base_url...)",
     )
     sv.add_argument(
         "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
@@ -87,9 +87,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--allow-remote-media",
         action="store_true",
         help="fetch http(s) media URLs (default: only data: URLs are accepted)",
-    )
-    sv.add_argument(
-        "--max-image-pixels", type=int, default=None, help="refuse larger images (width x height)"
     )
     sv.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sv.set_defaults(func=run)

@@ -24,7 +24,7 @@ from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.server.adapters import BaseModel, adapter_class, auto_adapter
 from lm_eval_patches.server.config import ServerConfig
 from lm_eval_patches.server.errors import APIError, error_body
-from lm_eval_patches.server.inputs import MediaPolicy, parse_messages
+from lm_eval_patches.server.inputs import MediaPolicy, parse_messages, request_field
 from lm_eval_patches.server.schema import ChatCompletionRequest, completion_body, models_body
 from lm_eval_patches.server.security import GuardMiddleware
 
@@ -85,7 +85,6 @@ def create_app(config: ServerConfig | None = None, adapter: BaseModel | None = N
         policy = MediaPolicy(
             allow_remote=cfg.allow_remote_media,
             max_remote_bytes=cfg.max_remote_media_bytes,
-            max_image_pixels=cfg.max_image_pixels,
         )
         messages = parse_messages(body.messages, policy)
         return completion_body(cfg.model_name, state.adapter.serve(messages, params))
@@ -108,7 +107,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MediaError)
     async def bad_media(request: Request, exc: MediaError) -> JSONResponse:
-        return JSONResponse(error_body(400, str(exc), code="invalid_media"), status_code=400)
+        # Media that the adapter could not decode: the client's input, named by its field.
+        param = request_field(exc.where or "")
+        return JSONResponse(error_body(400, str(exc), param, "invalid_media"), status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

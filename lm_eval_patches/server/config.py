@@ -25,8 +25,6 @@ class ServerConfig:
     - ``api_key``: when set, every ``/v1`` request needs ``Authorization: Bearer <key>``;
     - ``max_body_bytes``: larger request bodies get 413 before they are read in full;
     - ``allow_remote_media``: fetch ``http(s)://`` media URLs (off: only ``data:`` URLs);
-    - ``max_image_pixels``: images over this many pixels are refused (the media layer's budget
-      when None);
     - ``options``: adapter keyword arguments (``device``, ``dtype``, ``base_url``...).
     """
 
@@ -39,7 +37,6 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     allow_remote_media: bool = False
     max_remote_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES
-    max_image_pixels: int | None = None
     options: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -51,9 +48,8 @@ class ServerConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerConfig:
         """Settings from ``MERA_SERVER_ADAPTER``, ``MERA_SERVER_MODEL`` (required),
         ``MERA_SERVER_SERVED_MODEL_NAME``, ``MERA_SERVER_API_KEY``, ``MERA_SERVER_MAX_BODY_BYTES``,
-        ``MERA_SERVER_ALLOW_REMOTE_MEDIA`` (1/true/yes), ``MERA_SERVER_MAX_IMAGE_PIXELS`` and
-        ``MERA_SERVER_MODEL_ARGS`` (``key=value,key=value``). Raises ValueError naming the
-        missing or malformed variable."""
+        ``MERA_SERVER_ALLOW_REMOTE_MEDIA`` (1/true/yes) and ``MERA_SERVER_MODEL_ARGS``
+        (``key=value,key=value``). Raises ValueError naming the missing or malformed variable."""
         env = os.environ if environ is None else environ
         model = env.get("MERA_SERVER_MODEL", "").strip()
         if not model:
@@ -70,7 +66,6 @@ class ServerConfig:
             max_body_bytes=_int(env, "MERA_SERVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             allow_remote_media=env.get("MERA_SERVER_ALLOW_REMOTE_MEDIA", "").lower()
             in ("1", "true", "yes"),
-            max_image_pixels=_int(env, "MERA_SERVER_MAX_IMAGE_PIXELS", None),
             options=parse_options(env.get("MERA_SERVER_MODEL_ARGS", "")),
         )
 

@@ -3,7 +3,8 @@
 Parsing is the message builder's (:func:`lm_eval_patches.messages.parse_openai_messages`: both
 dialects, ``data:`` URLs decoded in memory into MediaRefs whose MIME type is sniffed from the
 bytes). This module adds the server's own rules on top: known roles only, each medium really of
-its kind, images within the pixel budget (checked from the header, before any decoding), and
+its kind, image headers readable (the pixels are decoded later by the adapter, reduced to the
+media layer's pixel budget; sources too large to reduce are refused there with a 400), and
 ``http(s)`` media fetched, with a size cap, only when the server allows remote media. Every
 refusal is an :class:`APIError` (400) naming the request field at fault, e.g.
 ``messages[0].content[1]``.
@@ -15,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.ref import MediaRef
 from lm_eval_patches.messages import MEDIA_KINDS, MessageError, media_parts, parse_openai_messages
 from lm_eval_patches.server.errors import APIError
@@ -25,12 +27,10 @@ _FIELD = re.compile(r"^(messages\[\d+\](?:\.content\[\d+\])?)")
 
 @dataclass
 class MediaPolicy:
-    """What media a request may carry: remote URLs (off by default), their size, image pixels
-    (``max_image_pixels`` None: Pillow's decompression-bomb limit, about 89 megapixels)."""
+    """What media a request may carry: remote URLs (off by default) and their size."""
 
     allow_remote: bool = False
     max_remote_bytes: int = 32 * 1024 * 1024
-    max_image_pixels: int | None = None
     remote_timeout_s: float = 30.0
 
 
@@ -43,8 +43,7 @@ def parse_messages(messages: Any, policy: MediaPolicy | None = None) -> list[dic
     try:
         parsed = parse_openai_messages(messages, allow_remote=policy.allow_remote)
     except MessageError as exc:
-        field = _FIELD.match(str(exc))
-        raise APIError(400, str(exc), param=field.group(1) if field else "messages") from exc
+        raise APIError(400, str(exc), param=request_field(str(exc)) or "messages") from exc
     for i, message in enumerate(parsed):
         role = ROLES.get(message["role"])
         if role is None:
@@ -85,36 +84,19 @@ def _check(ref: MediaRef, kind: str, where: str, policy: MediaPolicy) -> MediaRe
             code="invalid_media",
         )
     if kind == "image":
-        _check_pixels(ref.read_bytes(), where, policy.max_image_pixels)
+        _check_image_header(ref, where)
     return ref
 
 
-def _check_pixels(data: bytes, where: str, budget: int | None) -> None:
-    """Refuse images over the pixel budget from their header, before any decoding."""
-    import io
+def _check_image_header(ref: MediaRef, where: str) -> None:
+    """Read the image header now (not the pixels), so an unreadable image is refused at once.
+    Large pictures are decoded reduced to the media layer's pixel budget by the adapter."""
+    from lm_eval_patches.media.image import image_facts
 
-    from PIL import Image, UnidentifiedImageError
-
-    limit = budget if budget is not None else Image.MAX_IMAGE_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as img:  # reads the header only
-            width, height = img.size
-    except Image.DecompressionBombError as exc:
-        raise APIError(
-            400, f"{where}: image too large ({exc})", param=where, code="image_too_large"
-        ) from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise APIError(
-            400, f"{where}: cannot read the image ({exc})", param=where, code="invalid_media"
-        ) from exc
-    if limit and width * height > limit:
-        raise APIError(
-            400,
-            f"{where}: image of {width}x{height} = {width * height} pixels is over this "
-            f"server's budget of {limit} pixels; downscale it first",
-            param=where,
-            code="image_too_large",
-        )
+        image_facts(ref.read_bytes())
+    except MediaError as exc:
+        raise APIError(400, f"{where}: {exc}", param=where, code="invalid_media") from exc
 
 
 def _fetch(url: str, where: str, policy: MediaPolicy) -> bytes:
@@ -142,6 +124,13 @@ def _fetch(url: str, where: str, policy: MediaPolicy) -> bytes:
     if not chunks:
         raise APIError(400, f"{where}: {url} is empty", param=where, code="fetch_failed")
     return b"".join(chunks)
+
+
+def request_field(text: str) -> str | None:
+    """The request field (``messages[i]`` or ``messages[i].content[j]``) that ``text``, a
+    message or a media location, starts with; None when it names none."""
+    field = _FIELD.match(text)
+    return field.group(1) if field else None
 
 
 def media_of(messages: list[dict], kind: str) -> list[MediaRef]:

@@ -10,13 +10,15 @@ has that shape; the MediaRefs are taken out and passed to the processor alongsid
 Model args (``--model-args``): ``device`` (default: cuda when available, else cpu), ``dtype``
 (``auto``, ``float32``, ``bfloat16``...), ``trust_remote_code`` (default false),
 ``num_frames`` (frames sampled per video, default 8), ``max_tokens`` (the default completion
-budget when a request names none, default 256).
+budget when a request names none, default 256), ``image_max_pixels`` (images are decoded reduced
+to at most this many pixels; default: the media layer's budget, ``MERA_IMAGE_MAX_PIXELS`` or 50 MP).
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.messages import MEDIA_KINDS
 from lm_eval_patches.server.adapters.base import BaseModel, Generation, SamplingParams
 from lm_eval_patches.server.errors import APIError
@@ -43,6 +45,8 @@ class HFChatModel(BaseModel):
         dtype = self.option("dtype", "auto")
         trust = _truthy(self.option("trust_remote_code", False))
         self.num_frames = int(self.option("num_frames", 8))
+        budget = self.option("image_max_pixels")
+        self.image_max_pixels = int(budget) if budget else None
         self.processor = transformers.AutoProcessor.from_pretrained(
             self.model_name, trust_remote_code=trust
         )
@@ -101,7 +105,9 @@ class HFChatModel(BaseModel):
         import numpy as np
 
         inputs: dict[str, Any] = {}
-        images = [ref.as_pil() for ref in media_of(messages, "image")]
+        images = [
+            ref.as_pil(max_pixels=self.image_max_pixels) for ref in media_of(messages, "image")
+        ]
         if images:
             inputs["images"] = images
         videos = media_of(messages, "video") if "video" in self.media_kinds else []
@@ -132,6 +138,8 @@ class HFChatModel(BaseModel):
         with_media = self.expand(messages)
         try:
             inputs = self.prepare(with_media)
+        except MediaError:
+            raise  # names its request field; the app answers it with a 400
         except ValueError as exc:  # media the processor refuses: the client's input is at fault
             raise APIError(400, f"cannot prepare the inputs: {exc}", code="invalid_media") from exc
         kwargs = self.generation_kwargs(params)
