@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,24 @@ def score_doc(options: ScoringOptions, doc: dict, prediction: str) -> dict[str, 
     if options.group_by:
         scores["group_exact_match"] = (lookup(doc, options.group_by), scores["exact_match_norm"])
     return scores
+
+
+def process_results(
+    options: ScoringOptions, metric_names: Iterable[str], doc: dict, results: list
+) -> dict[str, Any]:
+    """What ``MeraTask.process_results`` returns for one doc: the per-doc values of the
+    task's metrics (``metric_names``, from its ``metric_list``) given its filtered results.
+
+    Shared with ``mera-mm score``, which re-scores saved samples logs with this same path.
+    """
+    names = set(metric_names)
+    if "bypass" in names:
+        return {"bypass": None}
+    prediction = results[0] if results else ""
+    if isinstance(prediction, list):  # filters without take_first keep a list
+        prediction = prediction[0] if prediction else ""
+    scores = score_doc(options, doc, str(prediction))
+    return {name: value for name, value in scores.items() if name in names}
 
 
 def _warn_if_unscored(name: str, value: float, total: int) -> float:

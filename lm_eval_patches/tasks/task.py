@@ -35,7 +35,7 @@ from lm_eval_patches.tasks.prompt import (
     fill_instruction,
     order_fields_by_placeholders,
 )
-from lm_eval_patches.tasks.scoring import ScoringOptions, score_doc
+from lm_eval_patches.tasks.scoring import ScoringOptions, process_results
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +197,7 @@ class MeraTask(ConfigurableTask):
 
     # -- scoring ------------------------------------------------------------------------------
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
-        if "bypass" in self._metric_fn_list:
-            return {"bypass": None}
-        prediction = results[0] if results else ""
-        if isinstance(prediction, list):  # filters without take_first keep a list
-            prediction = prediction[0] if prediction else ""
-        scores = score_doc(self.scoring, doc, str(prediction))
-        return {name: value for name, value in scores.items() if name in self._metric_fn_list}
+        return process_results(self.scoring, self._metric_fn_list, doc, results)
 
     # -- for the baseline ---------------------------------------------------------------------
     def answer_options(self, doc: dict) -> list[str]:
