@@ -186,26 +186,30 @@ def judge_items(
     progress: Callable[[int], None] | None = None,
 ) -> list[Verdict]:
     """Verdicts for ``items`` in order: cached ones first, the rest asked ``concurrency`` at a
-    time. Errors and unparsable replies come back as Verdict(None, reason)."""
+    time, once per distinct content. Errors and unparsable replies come back as
+    Verdict(None, reason)."""
     items = list(items)
     verdicts: list[Verdict | None] = [None] * len(items)
-    todo = []
+    pending: dict[str, list[int]] = {}  # one request per distinct content
     for i, item in enumerate(items):
-        hit = cache.get(item.key(client.model))
+        key = item.key(client.model)
+        hit = cache.get(key)
         if hit is None:
-            todo.append(i)
+            pending.setdefault(key, []).append(i)
         else:
             verdicts[i] = Verdict(hit, cached=True)
 
-    def ask(i: int) -> tuple[int, Verdict]:
-        value, reply, error = client.ask(items[i])
+    def ask(key: str) -> tuple[str, Verdict]:
+        item = items[pending[key][0]]
+        value, reply, error = client.ask(item)
         if value is not None:
-            cache.put(items[i].key(client.model), client.model, value, reply)
-        return i, Verdict(value, error)
+            cache.put(key, client.model, value, reply)
+        return key, Verdict(value, error)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        for i, verdict in pool.map(ask, todo):
-            verdicts[i] = verdict
+        for key, verdict in pool.map(ask, list(pending)):
+            for i in pending[key]:
+                verdicts[i] = verdict
             if progress:
-                progress(1)
+                progress(len(pending[key]))
     return [v for v in verdicts if v is not None]

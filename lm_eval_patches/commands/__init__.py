@@ -9,5 +9,6 @@ returning the exit status. Add a command by writing a module here and naming it 
 COMMANDS: list[str] = [
     "fixtures",
     "score",
+    "report",
     "skills",
 ]
