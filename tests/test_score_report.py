@@ -244,6 +244,10 @@ def test_report_in_a_real_browser(runs: tuple[Path, Path], mirror: Path, tmp_pat
         page.select_option("#filter-task", "ruenvaqa")
         audio = page.locator("article.sample audio").first
         assert audio.get_attribute("src").startswith("data:audio/mpeg")
+        # chromium decodes it: the player knows the clip's length.
+        page.wait_for_function(
+            "a => a.readyState >= 1 && a.duration > 0", arg=audio.element_handle()
+        )
         page.select_option("#filter-task", "commonvideoqa")
         assert page.locator("article.sample").first.locator("img").count() == 4
 

@@ -44,7 +44,7 @@
       if (!m) return;
       if (m.note) { box.appendChild(el("span", "note", m.kind + ": " + m.note)); return; }
       if (m.kind === "audio") {
-        const a = el("audio"); a.controls = true; a.preload = "none"; a.src = m.src[0];
+        const a = el("audio"); a.controls = true; a.preload = "metadata"; a.src = m.src[0];
         box.appendChild(a);
       } else {
         m.src.forEach((src, j) => {
