@@ -265,3 +265,18 @@ def test_report_in_a_real_browser(runs: tuple[Path, Path], mirror: Path, tmp_pat
         page.screenshot(path=str(tmp_path / "filtered.png"))
         browser.close()
     assert errors == [] and outside == []
+
+
+def test_report_without_the_dataset_says_so(
+    runs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """No mirror here: the page is still written, and each item says why it has no media."""
+    from lm_eval_patches.cli import main
+
+    monkeypatch.setenv("MERA_DATA_DIR", str(tmp_path / "empty"))
+    out = tmp_path / "r.html"
+    argv = ["report", str(runs[0]), "-o", str(out), "--include_path", str(TASKS_DIR)]
+    assert main([*argv, "--max_samples_per_task", "2"]) == 0
+    page = out.read_text()
+    assert "dataset not available here" in page and "data:image/jpeg" not in page
+    assert "media not shown" in capsys.readouterr().out
