@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 from lm_eval_patches.runlogs import RunLogError, find_run
@@ -53,6 +54,9 @@ def build_report(args: argparse.Namespace) -> tuple[Path, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the page and say where it is; returns the exit status."""
+    for module in ("matplotlib", "av"):
+        if importlib.util.find_spec(module) is None:
+            raise ValueError(f"the report needs {module}: pip install 'mera-multimodal[report]'")
     if not Path(args.include_path).is_dir():
         raise ValueError(f"--include_path {args.include_path} is not a folder of task YAMLs")
     out, problems = build_report(args)

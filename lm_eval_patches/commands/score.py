@@ -10,6 +10,7 @@ counted and left out; the file is written all the same), 2 on bad input.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import sys
@@ -77,10 +78,12 @@ def score_run(run: RunLogs, args: argparse.Namespace, pack: Any) -> tuple[Path, 
                 run.results["higher_is_better"][task].update({JS: True, GROUP_JS: True})
     wanted = set(run.results.get("group_subtasks", {}))
     groups = {g: e for g, e in group_results(pack, results, extra).items() if g in wanted}
+    # Groups without an aggregation appear in lm-eval's results with their names only.
+    plain = {g: {"alias": g, "name": g} for g in wanted if g not in groups}
     changed = compare(run.results.get("results", {}), results)
     block["changed_from_run"] = changed
     out = dict(run.results)
-    out["results"] = {**results, **groups}
+    out["results"] = {**results, **groups, **plain}
     if groups:
         out["groups"] = groups
     out["mera_score"] = block
@@ -101,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     """Score every RUN_DIR; returns the exit status."""
     if args.judge_url and not args.judge_model:
         raise ValueError("--judge_url needs --judge_model (the judge's model name)")
+    if args.judge_url and importlib.util.find_spec("openai") is None:
+        raise ValueError("the judge needs the openai package: pip install 'mera-multimodal[judge]'")
     from lm_eval_patches.rescore import load_pack
 
     if not Path(args.include_path).is_dir():
