@@ -79,4 +79,5 @@ def test_bad_taxonomy_is_a_clear_error(data: dict, message: str) -> None:
 def test_docs_skills_page_is_current() -> None:
     """docs/skills.md is generated: run `mera-mm skills -o docs/skills.md` after editing."""
     expected = render_markdown(load_taxonomy(), task_datasets(TASKS_DIR))
-    assert (REPO / "docs" / "skills.md").read_text(encoding="utf-8") == expected
+    actual = (REPO / "docs" / "skills.md").read_text(encoding="utf-8")
+    assert actual == expected, "docs/skills.md is stale: run `mera-mm skills -o docs/skills.md`"
