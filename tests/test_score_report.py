@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 TASKS = "ruslun,ruhhh_image,runaturalsciencevqa,ruclevr,rucommonvqa,commonvideoqa,ruenvaqa"
 
 
-def _lm_eval(mirror: Path, out: Path, model_args: str) -> Path:
+def _lm_eval(mirror: Path, out: Path, model_args: str, *extra: str) -> Path:
     run_cli(
         [
             "--model",
@@ -31,6 +31,7 @@ def _lm_eval(mirror: Path, out: Path, model_args: str) -> Path:
             "--log_samples",
             "--output_path",
             str(out),
+            *extra,
         ],
         {"MERA_DATA_DIR": str(mirror)},
     )
@@ -39,10 +40,11 @@ def _lm_eval(mirror: Path, out: Path, model_args: str) -> Path:
 
 @pytest.fixture(scope="module")
 def runs(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two real lm-eval runs: the baseline and a differently seeded "other-model"."""
+    """Two real lm-eval runs: the baseline, and a differently seeded "other-model" run with
+    --predict_only (lm-eval computes no metric then; the report scores its logs)."""
     root = tmp_path_factory.mktemp("runs")
     first = _lm_eval(mirror, root / "baseline", "model=mera-baseline,seed=1234")
-    second = _lm_eval(mirror, root / "other", "model=other-model,seed=7")
+    second = _lm_eval(mirror, root / "other", "model=other-model,seed=7", "--predict_only")
     return first, second
 
 
@@ -182,6 +184,8 @@ def test_report_in_a_real_browser(runs: tuple[Path, Path], mirror: Path, tmp_pat
     """The report opens from disk in Debian's chromium: tables, chart, media, filters, paging."""
     from playwright.sync_api import sync_playwright
 
+    from lm_eval_patches.metrics import em_parity
+
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "chromium is missing: `make test` installs it (apt-get install chromium)"
     report = tmp_path / "report.html"
@@ -213,7 +217,12 @@ def test_report_in_a_real_browser(runs: tuple[Path, Path], mirror: Path, tmp_pat
         assert (tmp_path / "report.png").stat().st_size > 10_000
 
         assert "mera-baseline (baseline)" in page.inner_text("#task-table")
-        assert "other-model" in page.inner_text("#task-table")
+        rows = {r.split("\t")[0]: r.split("\t") for r in page.inner_text("#task-table").split("\n")}
+        lines = next(runs[1].rglob("samples_ruclevr_*")).read_text().splitlines()
+        other = [json.loads(x) for x in lines]
+        right = sum(em_parity(r["resps"][0][0], r["doc"]["outputs"], True, True) for r in other)
+        right /= len(other)
+        assert rows["ruclevr"][-1].startswith(f"{right:.3f}")  # scored from its logs
         assert page.locator("#skills-chart svg").count() == 1
         total = page.locator("#match-count").inner_text()
         assert total.startswith(total.split(" of ")[1].split()[0])  # all shown at first

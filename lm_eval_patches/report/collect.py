@@ -2,8 +2,9 @@
 skill, and the samples (prompt, gold, each run's answer, right or wrong) with their media.
 
 Task scores come from the run's ``scores_<date>.json`` (``mera-mm score``, judge included) when
-there is one, else from its ``results_<date>.json``. Per-sample right/wrong comes from the task's
-own scoring path (``rescore.score_task``), so it agrees with the scores.
+there is one, else they are computed from the samples logs the same way (so ``--predict_only``
+runs get scores too). Per-sample right/wrong comes from the task's own scoring path
+(``rescore.score_task``), so it agrees with the scores.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lm_eval_patches.judge_scores import GROUP_JS, JS
-from lm_eval_patches.rescore import TaskPack, TaskScores, score_task
+from lm_eval_patches.rescore import TaskPack, TaskScores, aggregate_task, score_task
 from lm_eval_patches.runlogs import RunLogs
 from lm_eval_patches.skills import Taxonomy
 
@@ -60,10 +61,11 @@ class RunView:
 def load_run(logs: RunLogs, pack: TaskPack, label: str | None = None) -> RunView:
     """Scores and per-sample results of one run (tasks not in the pack are skipped, logged)."""
     scores_path = logs.folder / f"scores_{logs.date}.json"
-    data, source = logs.results, logs.results_path.name
+    saved = None
     if scores_path.is_file():
-        data, source = json.loads(scores_path.read_text(encoding="utf-8")), scores_path.name
-    view = RunView(label or logs.name, logs, dict(data.get("results", {})), source)
+        saved = json.loads(scores_path.read_text(encoding="utf-8")).get("results", {})
+    source = scores_path.name if saved is not None else f"re-scored {logs.results_path.name}"
+    view = RunView(label or logs.name, logs, dict(saved or {}), source)
     view.is_baseline = logs.results.get("model_name") == BASELINE_MODEL or (
         BASELINE_MODEL in str(logs.results.get("config", {}).get("model", ""))
     )
@@ -72,6 +74,8 @@ def load_run(logs: RunLogs, pack: TaskPack, label: str | None = None) -> RunView
             log.warning("report: task %s is not in the task pack; its samples are skipped", task)
             continue
         view.scores[task] = score_task(pack.tasks[task], list(logs.samples(task)))
+        if saved is None:  # scored now, like `mera-mm score` (a --predict_only run has no metrics)
+            view.results[task] = aggregate_task(view.scores[task], bootstrap_iters=0)
     return view
 
 
