@@ -62,11 +62,11 @@ def judge_task(
     client: JudgeClient,
     cache: VerdictCache,
     concurrency: int,
-) -> tuple[dict[str, Any], JudgeCounts, list[int | None]]:
-    """Judge metrics of one task ({"judge_score,<filter>": value, ...}), its counts, and the
-    verdict of every record in ``scores.docs`` (None where there is none)."""
+) -> tuple[dict[str, Any], JudgeCounts, list[int | str | None]]:
+    """Judge metrics of one task ({"judge_score,<filter>": value, ...}), its counts, and for
+    every record in ``scores.docs`` its verdict: 1, 0, "failed", or None when not judged."""
     counts = JudgeCounts()
-    verdicts: list[int | None] = [None] * len(scores.docs)
+    verdicts: list[int | str | None] = [None] * len(scores.docs)
     if scores.spec.options.kind != "em":
         return {}, counts, verdicts
     picked, items = [], []
@@ -78,7 +78,7 @@ def judge_task(
         picked.append(i)
         items.append(JudgeItem(doc_question(record["doc"]), golds, str(record["response"])))
     for i, verdict in zip(picked, judge_items(client, items, cache, concurrency), strict=True):
-        verdicts[i] = verdict.value
+        verdicts[i] = "failed" if verdict.value is None else verdict.value
         if verdict.value is None:
             counts.failed += 1
             counts.reasons[(verdict.error or "no verdict").split(":")[0]] += 1
@@ -90,10 +90,11 @@ def judge_task(
     groups: dict[str, list[tuple[Any, int | None]]] = {}
     for i in picked:
         record = scores.docs[i]
-        by_filter.setdefault(record["filter"], []).append(verdicts[i])
+        value = verdicts[i] if isinstance(verdicts[i], int) else None
+        by_filter.setdefault(record["filter"], []).append(value)
         if scores.spec.options.group_by:
             group_id = lookup(record["doc"], scores.spec.options.group_by)
-            groups.setdefault(record["filter"], []).append((group_id, verdicts[i]))
+            groups.setdefault(record["filter"], []).append((group_id, value))
     for key, values in by_filter.items():
         judged = [v for v in values if v is not None]
         out[f"{JS},{key}"] = metrics.mean_of_scored(judged)

@@ -160,6 +160,10 @@ def test_judge_score_counts_errors_and_nonsense_and_caches(
         for t in tasks
     )
     assert total == pytest.approx(sum(verdicts))
+    per_doc = [v for task in judge["verdicts"].values() for v in task.values()]
+    assert per_doc.count("failed") == expected_fail and sorted(
+        v for v in per_doc if v != "failed"
+    ) == sorted(verdicts)
     assert "group_judge_score,none" in scored["results"]["ruhhh_image"]
     assert "judge_score,none" in scored["groups"]["runaturalsciencevqa"]
     # Re-scoring asks only what failed before; parsed verdicts come from the cache.
@@ -168,6 +172,17 @@ def test_judge_score_counts_errors_and_nonsense_and_caches(
     assert again["results"]["ruclevr"]["judge_score,none"] == pytest.approx(
         scored["results"]["ruclevr"]["judge_score,none"], nan_ok=True
     )
+    # The report shows each item's verdict beside its answer.
+    from lm_eval_patches.cli import main
+
+    page = tmp_path / "judged.html"
+    argv = ["report", str(run), "-o", str(page), "--include_path", str(TASKS_DIR), "--no_media"]
+    assert main(argv) == 0
+    text = page.read_text()
+    data = json.loads(text.split('type="application/json">')[1].split("</script>")[0])
+    shown = [s["judge"][0] for s in data["samples"] if s["task"] != "ruslun"]
+    assert sorted(map(str, shown)) == sorted(map(str, per_doc))
+    assert "JS " in text  # the task table's judge column
 
 
 def test_score_errors_name_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -60,17 +60,28 @@ def score_run(run: RunLogs, args: argparse.Namespace, pack: Any) -> tuple[Path, 
             timeout_s=args.judge_timeout,
         )
         cache = VerdictCache(args.judge_cache or default_cache_path())
-        per_task = {}
+        per_task, per_doc = {}, {}
         try:
             for task, scores in scored.items():
-                values, counts, _ = judge_task(scores, client, cache, args.judge_concurrency)
+                values, counts, verdicts = judge_task(scores, client, cache, args.judge_concurrency)
                 results[task].update(values)
                 if values:
                     per_task[task] = counts.as_dict()
+                    # Each doc's verdict ("failed" where the judge gave none), for the report.
+                    per_doc[task] = {
+                        str(record["doc_id"]): v
+                        for record, v in zip(scores.docs, verdicts, strict=True)
+                        if v is not None
+                    }
                 failed += counts.failed
         finally:
             cache.close()
-        block["judge"] = {**client.identity(), "tasks": per_task, "failed": failed}
+        block["judge"] = {
+            **client.identity(),
+            "tasks": per_task,
+            "failed": failed,
+            "verdicts": per_doc,
+        }
         extra = [JS]
         for task in results:
             run.results.setdefault("higher_is_better", {}).setdefault(task, {})

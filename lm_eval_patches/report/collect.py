@@ -56,16 +56,19 @@ class RunView:
     source: str  # which file the scores come from
     scores: dict[str, TaskScores] = field(default_factory=dict)
     is_baseline: bool = False
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)  # judge, per task and doc
 
 
 def load_run(logs: RunLogs, pack: TaskPack, label: str | None = None) -> RunView:
     """Scores and per-sample results of one run (tasks not in the pack are skipped, logged)."""
     scores_path = logs.folder / f"scores_{logs.date}.json"
-    saved = None
+    saved, verdicts = None, {}
     if scores_path.is_file():
-        saved = json.loads(scores_path.read_text(encoding="utf-8")).get("results", {})
+        scored = json.loads(scores_path.read_text(encoding="utf-8"))
+        saved = scored.get("results", {})
+        verdicts = (scored.get("mera_score", {}).get("judge") or {}).get("verdicts") or {}
     source = scores_path.name if saved is not None else f"re-scored {logs.results_path.name}"
-    view = RunView(label or logs.name, logs, dict(saved or {}), source)
+    view = RunView(label or logs.name, logs, dict(saved or {}), source, verdicts=verdicts)
     view.is_baseline = logs.results.get("model_name") == BASELINE_MODEL or (
         BASELINE_MODEL in str(logs.results.get("config", {}).get("model", ""))
     )

@@ -135,6 +135,7 @@ def build_samples(
                     _verdict(r[doc_id]["scores"].get(metric)) if doc_id in r else None
                     for r in per_run
                 ],
+                "judge": [run.verdicts.get(task, {}).get(str(doc_id)) for run in runs],
                 "media": resolver.add(task, doc, label) if resolver else [],
             }
             rows.append(row)

@@ -80,6 +80,11 @@
       const mark = v === 1 ? "✓" : v === 0 ? "✗" : "–";
       r.insertCell().appendChild(el("span", "mark-" + (v === null ? "n" : v), mark + " " + run));
       r.insertCell().textContent = s.answers[i] === null ? "(not run)" : s.answers[i];
+      const j = s.judge[i];
+      if (j !== null && j !== undefined) {
+        const text = j === 1 ? "judge ✓" : j === 0 ? "judge ✗" : "judge: no verdict";
+        r.insertCell().appendChild(el("span", "js judge-" + j, text));
+      }
     });
     c.appendChild(t);
     return c;
