@@ -10,4 +10,7 @@ COMMANDS: list[str] = [
     "fixtures",
     "pack",
     "validate",
+    "score",
+    "report",
+    "skills",
 ]
