@@ -16,6 +16,7 @@ import pytest
 from conftest import BIN, REPO, TASKS_DIR, run_cli
 from loopback_api import Behaviour, LoopbackAPI
 
+from lm_eval_patches.failures import FAILED_EXIT_STATUS, failure_reason, is_failure
 from lm_eval_patches.media.mime import sniff_mime
 from lm_eval_patches.messages import decode_data_url
 
@@ -199,14 +200,15 @@ def test_permanently_failing_endpoint_marks_every_sample_failed(
             text=True,
             timeout=300,
         )
-    # The exit status of a run with failed samples is being made generic by the "runs" work;
-    # on this branch the run completes and reports, which is what is asserted here.
+    # The run completes, writes everything, and its exit status says samples failed.
+    assert proc.returncode == FAILED_EXIT_STATUS, proc.stderr[-3000:]
     assert server.statuses[503] == 4 * 3  # every request tried max_retries=3 times
     results, samples = outputs(tmp_path)
     docs = samples["rucommonvqa"]
     assert len(docs) == 4
     for sample in docs:
-        assert sample["resps"] == [[""]]
+        (answer,) = sample["resps"][0]
+        assert is_failure(answer) and "HTTP 503" in failure_reason(answer)
         assert sample["mera_api"]["failed"].startswith("HTTP 503: ")
         assert sample["mera_api"]["failed"].endswith("after 3 attempt(s)")
     assert results["config"]["mera_api"]["tasks"]["rucommonvqa"]["failed"] == 4

@@ -10,5 +10,8 @@ COMMANDS: list[str] = [
     "fixtures",
     "pack",
     "validate",
+    "score",
+    "report",
+    "skills",
     "serve",
 ]

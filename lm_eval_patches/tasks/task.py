@@ -39,13 +39,7 @@ from lm_eval_patches.tasks.prompt import (
     fill_instruction,
     order_fields_by_placeholders,
 )
-from lm_eval_patches.tasks.scoring import (
-    COUNT_METRICS,
-    ScoringOptions,
-    failed_scores,
-    is_scored,
-    score_doc,
-)
+from lm_eval_patches.tasks.scoring import COUNT_METRICS, ScoringOptions, process_results
 
 log = logging.getLogger(__name__)
 
@@ -295,28 +289,18 @@ class MeraTask(ConfigurableTask):
         return outcome
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
-        """Per-doc metric values plus ``n_scored``/``n_failed``; a failed request scores None
-        on every metric (left out of the means) and counts as failed."""
-        if "bypass" in self._metric_fn_list:
-            return {"bypass": None}
-        prediction = results[0] if results else ""
-        if isinstance(prediction, list):  # filters without take_first keep a list
-            prediction = prediction[0] if prediction else ""
-        failed = is_failure(prediction)
-        if failed:
-            scores = failed_scores(self.scoring, doc)
-        else:
-            scores = score_doc(self.scoring, doc, str(prediction))
-        scored = not failed and is_scored(self.scoring, scores)
-        if not failed and not scored and not self._warned_no_gold:
+        """Per-doc metric values plus ``n_scored``/``n_failed`` (``scoring.process_results``);
+        warns once when docs have no gold answer (a private test split)."""
+        scores = process_results(self.scoring, self._metric_fn_list, doc, results)
+        unscored = scores.get("n_scored") == 0 and scores.get("n_failed") == 0
+        if unscored and not self._warned_no_gold:
             self._warned_no_gold = True
             log.warning(
                 "task %s: docs without a gold answer (a private test split?) get no score; "
                 "run with --predict_only and submit to the MERA site instead.",
                 self.config.task,
             )
-        scores.update(n_scored=int(scored), n_failed=int(failed))
-        return {name: value for name, value in scores.items() if name in self._metric_fn_list}
+        return scores
 
     # -- for the baseline ---------------------------------------------------------------------
     def answer_options(self, doc: dict) -> list[str]:
