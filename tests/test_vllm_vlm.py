@@ -272,11 +272,19 @@ def test_a_bad_request_fails_alone(standin, models) -> None:
         _request(1, [b"not an image"]),  # cannot be decoded
         _request(2, [good, good]),  # vLLM refuses: over limit_mm_per_prompt
         _request(3, [good]),
+        Instance(  # the task already failed to build it (and recorded why)
+            request_type="generate_until",
+            doc={"meta": {"id": "id-4"}},
+            arguments=("Q <image>", {}, {"mera_error": "task t, doc id-4: no image"}),
+            idx=0,
+            metadata=("t", 4, 1),
+        ),
     ]
     answers = lm.generate_until(requests)
     assert answers[0] == answers[3] == "generate saw {'image': 1}"
     assert is_failure(answers[1]) and "doc 1" in failure_reason(answers[1])
     assert is_failure(answers[2]) and "At most 1 image" in failure_reason(answers[2])
+    assert failure_reason(answers[4]) == "task t, doc id-4: no image"
     assert [(f.task, f.doc) for f in FAILURES.items] == [("t", "id-1"), ("t", "id-2")]
 
 

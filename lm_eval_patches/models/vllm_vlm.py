@@ -173,8 +173,10 @@ class MeraVLLMVLM(VLLM_VLM):
         if isinstance(context, str):
             prompt = vllm_inputs.spliced_prompt(messages, self.placeholders)
         else:
+            # The processor's template knows media parts; a tokenizer-only model has none.
+            templater = self.processor if getattr(self.processor, "chat_template", None) else None
             prompt = vllm_inputs.templated_prompt(
-                self.processor, messages, **self.chat_template_args
+                templater or self.tokenizer, messages, **self.chat_template_args
             )
         data = vllm_inputs.multi_modal_data(messages, self.media_options)
         item: dict[str, Any] = {"prompt": prompt}
@@ -264,6 +266,12 @@ class MeraVLLMVLM(VLLM_VLM):
                     except (MessageError, MediaError) as err:
                         answers[index] = FAILURES.record(
                             request.task_name, doc_label(request), str(err)
+                        )
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - e.g. a chat template that fails
+                        reason = f"cannot build the vLLM input: {type(exc).__name__}: {exc}"
+                        answers[index] = FAILURES.record(
+                            request.task_name, doc_label(request), reason
                         )
                         continue
                     by_method[method].append((index, item))
