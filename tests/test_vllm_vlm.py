@@ -162,6 +162,22 @@ def test_cli_without_vllm_says_how_to_install_it(mera_env: Path) -> None:
     assert "pip install 'mera-multimodal[vllm]'" in last and "Traceback" not in proc.stderr
 
 
+def test_registry_and_model_args_string(standin, models) -> None:
+    """`--model vllm-vlm --model_args ...` resolves to ours and parses lm-eval's arg string."""
+    from lm_eval.api.registry import get_model
+
+    cls = get_model("vllm-vlm")
+    assert cls.__name__ == "MeraVLLMVLM" and cls.__module__ == "lm_eval_patches.models.vllm_vlm"
+    lm = cls.create_from_arg_string(
+        f"pretrained={models['vision']},limit_mm_per_prompt=audio:2;video:1,max_images=3,"
+        "image_max_side=20,tensor_parallel_size=2,data_parallel_size=1"
+    )
+    (engine,) = standin.engines
+    assert engine["limit_mm_per_prompt"] == {"audio": 2, "video": 1, "image": 3}
+    assert engine["tensor_parallel_size"] == 2 and lm.media_options.image_max_side == 20
+    assert lm.placeholders == {"image": "<image>", "audio": "<audio>", "video": "<video>"}
+
+
 # -- images -----------------------------------------------------------------------------------
 def test_images_plain_mode_resized_with_model_placeholders(standin, models) -> None:
     lm = backend(models["vision"], image_max_side=20, max_images=3, tensor_parallel_size=2, seed=7)

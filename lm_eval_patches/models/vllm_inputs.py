@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from lm_eval_patches.errors import SettingsError
-from lm_eval_patches.messages import MEDIA_KINDS, RenderOptions, media_parts, render_messages
+from lm_eval_patches.messages import (
+    MEDIA_KINDS,
+    RenderOptions,
+    map_media,
+    media_parts,
+    render_messages,
+)
 
 # Generic placeholders, used when neither an argument nor the processor says better.
 GENERIC_PLACEHOLDERS = {"image": "<image>", "audio": "<audio>", "video": "<video>"}
@@ -145,22 +151,6 @@ def _from_chat_template(processor: Any, kind: str) -> str | None:
     return between or None
 
 
-def _with_empty_media(messages: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """Media parts as HF chat templates expect them when the data travels separately."""
-    out = []
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, str):
-            out.append(dict(message))
-            continue
-        parts = []
-        for part in content or []:
-            kind = part.get("type")
-            parts.append({"type": kind} if kind in MEDIA_KINDS else dict(part))
-        out.append({**message, "content": parts})
-    return out
-
-
 def templated_prompt(
     processor: Any, messages: Sequence[Mapping[str, Any]], **template_kwargs: Any
 ) -> str:
@@ -168,7 +158,8 @@ def templated_prompt(
     rendered as the model's placeholders; an assistant turn last is continued, not closed."""
     continue_final = bool(messages) and messages[-1].get("role") == "assistant"
     return processor.apply_chat_template(
-        _with_empty_media(messages),
+        # Media travel in multi_modal_data; the template only writes their placeholders.
+        map_media(messages, lambda kind, medium: None),
         tokenize=False,
         add_generation_prompt=not continue_final,
         continue_final_message=continue_final,
