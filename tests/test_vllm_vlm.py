@@ -341,3 +341,26 @@ def test_chat_ending_with_an_assistant_turn_is_continued(standin, models) -> Non
     (conversation,) = call["items"]
     assert [m["role"] for m in conversation["messages"]] == ["user", "user", "assistant"]
     assert conversation["messages"][0]["image"]["size"] == (15, 5)
+
+
+def test_audio_is_resampled_and_down_mixed_for_the_model(standin, models) -> None:
+    import numpy as np
+    import soundfile
+
+    buf = io.BytesIO()
+    stereo = np.zeros((22050, 2), dtype="float32")  # 0.5 s at 44.1 kHz
+    soundfile.write(buf, stereo, 44100, format="WAV")
+    ref = MediaRef.from_bytes("audio", buf.getvalue(), where="doc 0")
+    request = Instance(
+        request_type="generate_until",
+        doc={"meta": {"id": "id-0"}},
+        arguments=("Послушайте: <audio>", {"until": ["\n\n"]}, {"audio": [ref]}),
+        idx=0,
+        metadata=("t", 0, 1),
+    )
+    backend(models["audio"]).generate_until([request])
+    (item,) = standin.sent("generate")
+    assert item["prompt"] == f"Послушайте: Audio 1: {AUDIO_PLACEHOLDER}\n"
+    assert item["media"]["audio"] == [
+        {"type": "tuple", "shape": (8000,), "dtype": "float32", "rate": 16000}
+    ]
