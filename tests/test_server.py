@@ -223,6 +223,7 @@ AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
         ("unknown model", _chat("hi", model="gpt-9"), AUTH, 404, "not served here"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # refused on purpose
 def test_refusals_are_openai_shaped_4xx(llava_server, name, body, headers, status, says) -> None:
     url, _ = llava_server
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
