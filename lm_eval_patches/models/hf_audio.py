@@ -268,11 +268,10 @@ class MeraAudioLM(HFAUDIOLMQWEN):
             replies = self.generate_batch([item for _, item in batch])
         except (RuntimeError, ValueError, TypeError) as err:
             # The model or its processor refused this batch: its samples fail, the run goes on.
+            reason = str(err) if isinstance(err, RequestError) else f"{type(err).__name__}: {err}"
             for index, _ in batch:
                 request = requests[index]
-                answers[index] = FAILURES.record(
-                    request.task_name, doc_label(request), f"{type(err).__name__}: {err}"
-                )
+                answers[index] = FAILURES.record(request.task_name, doc_label(request), reason)
             return
         for (index, _), reply in zip(batch, replies, strict=True):
             answers[index] = reply
