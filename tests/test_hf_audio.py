@@ -172,9 +172,16 @@ def test_hf_audiolm_qwen_cli_with_cache(
     answers."""
     cache = tmp_path / "cache" / "qwen"
 
-    def run(model: Path, out: Path, batch: str) -> dict[tuple[str, int], dict]:
-        run_cli(
+    def run(
+        model: Path, out: Path, batch: str, cache_path: Path | None = cache, launch: tuple = ()
+    ) -> dict[tuple[str, int], dict]:
+        cached = ["--use_cache", str(cache_path)] if cache_path else []
+        env = {"MERA_DATA_DIR": str(mirror)}
+        if launch:
+            env.update(ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1")
+        proc = run_cli(
             [
+                *launch,
                 "--model", "hf-audiolm-qwen",
                 "--model_args", f"pretrained={model},dtype=float32",
                 "--device", "cpu",
@@ -184,12 +191,16 @@ def test_hf_audiolm_qwen_cli_with_cache(
                 "--limit", "2",
                 "--batch_size", batch,
                 "--gen_kwargs", "max_gen_toks=4",
-                "--use_cache", str(cache),
+                *cached,
                 "--log_samples",
                 "--output_path", str(out),
             ],
-            {"MERA_DATA_DIR": str(mirror)},
+            env,
+            program="torchrun" if launch else "lm-eval",
         )  # fmt: skip
+        if launch:  # each rank generated its share of the 4 requests
+            assert proc.stderr.count("Running generate_until requests (hf-audiolm-qwen)") >= 2
+            assert "0/2 [" in proc.stderr and "0/4 [" not in proc.stderr
         results = json.loads(next(out.rglob("results_*.json")).read_text())
         for task in ("ruenvaqa", "aquaria"):
             assert results["results"][task]["n_scored,none"] == 2
@@ -213,3 +224,24 @@ def test_hf_audiolm_qwen_cli_with_cache(
     other = build_tiny_qwen2_audio(tmp_path / "other-model", seed=1)
     second = run(other, tmp_path / "b", "1")
     assert {k: r["resps"] for k, r in second.items()} == {k: r["resps"] for k, r in first.items()}
+
+    # Data parallel over two CPU processes (torchrun; `accelerate launch --cpu` starts only
+    # one process in accelerate 1.x): ranks split the docs, rank 0 writes them all, and the
+    # outputs equal the single-process run's.
+    launch = ("--nproc_per_node", "2", "-m", "lm_eval")
+    third = run(tiny_qwen2_audio, tmp_path / "c", "2", None, launch)
+    assert {k: r["resps"] for k, r in third.items()} == {k: r["resps"] for k, r in first.items()}
+
+
+def test_harness_tensor_parallel_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The original's HARNESS_TENSOR_PARALLEL=1 is lm-eval's tp_plan="auto", read when a
+    backend is built; an explicit plan wins; other values leave it off."""
+    from lm_eval_patches.models.hf_scaling import tensor_parallel_kwargs
+
+    monkeypatch.delenv("HARNESS_TENSOR_PARALLEL", raising=False)
+    assert tensor_parallel_kwargs({"dtype": "bfloat16"}) == {"dtype": "bfloat16"}
+    monkeypatch.setenv("HARNESS_TENSOR_PARALLEL", "1")
+    assert tensor_parallel_kwargs({})["tp_plan"] == "auto"
+    assert tensor_parallel_kwargs({"tp_plan": "custom"})["tp_plan"] == "custom"
+    monkeypatch.setenv("HARNESS_TENSOR_PARALLEL", "0")
+    assert "tp_plan" not in tensor_parallel_kwargs({})

@@ -38,6 +38,7 @@ from lm_eval_patches.errors import SettingsError
 from lm_eval_patches.failures import FAILURES, build_failure_answer, failed_at_build
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.messages import MessageError, coerce_media, media_parts
+from lm_eval_patches.models.hf_scaling import adopt_data_parallel, tensor_parallel_kwargs
 from lm_eval_patches.models.local_requests import (
     GenSettings,
     cut_at_stop,
@@ -97,7 +98,9 @@ class MeraAudioLM(HFAUDIOLMQWEN):
                 f"{self.BACKEND_NAME} --model_args: long_audio must be one of "
                 f"{', '.join(LONG_AUDIO_POLICIES)}, got {long_audio!r}"
             )
+        kwargs = tensor_parallel_kwargs(kwargs)
         super().__init__(pretrained, device=default_device(device), **kwargs)
+        adopt_data_parallel(self, kwargs.get("tp_plan"))
         self.max_audios = int(max_audios) if max_audios not in (None, "", "None") else None
         self.long_audio = long_audio
         self.truncated_audio = 0  # clips cut to the model's window (long_audio=truncate)
