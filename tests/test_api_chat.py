@@ -10,7 +10,12 @@ from lm_eval.api.instance import Instance
 from loopback_api import Behaviour, LoopbackAPI
 from PIL import Image
 
-from lm_eval_patches.failures import BUILD_ERROR_KEY, FAILURES
+from lm_eval_patches.failures import (
+    BUILD_ERROR_KEY,
+    FAILURE_MARKER,
+    FAILURES,
+    build_failure_answer,
+)
 from lm_eval_patches.media.ref import MediaRef
 from lm_eval_patches.messages import decode_data_url
 
@@ -53,7 +58,10 @@ def test_bad_requests_fail_alone_and_order_is_kept(backend_for):
     ]
     with LoopbackAPI(Behaviour(reply="B")) as server:
         answers = backend_for(server, num_concurrent=2).generate_until(requests)
-    assert answers == ["B", "", "", "B"]
+    # Failures are answered with failure answers (the failure contract), never "".
+    assert answers[0] == answers[3] == "B"
+    assert answers[1].startswith(FAILURE_MARKER) and "more <image> placeholders" in answers[1]
+    assert answers[2] == build_failure_answer(requests[2].args)
     assert len(server.received) == 2  # the bad ones were never sent
     (failure,) = FAILURES.items  # the build failure was the task's to record
     assert (failure.task, failure.doc) == ("toy_task", "101")

@@ -29,6 +29,7 @@ from typing import Any
 
 import transformers
 
+from lm_eval_patches.errors import SettingsError
 from lm_eval_patches.media.audio import encode_wav
 from lm_eval_patches.media.ref import MediaRef, media_root
 from lm_eval_patches.models.hf_audio import AudioRequest, MeraAudioLM, RequestError
@@ -172,7 +173,7 @@ class MeraUltravoxLM(MeraRemoteAudioLM):
 
         pipelines = getattr(self.model.config, "custom_pipelines", None) or {}
         if len(pipelines) != 1:
-            raise RequestError(
+            raise SettingsError(
                 f"{self.BACKEND_NAME}: the checkpoint must declare one custom pipeline "
                 f"(config.custom_pipelines), found {len(pipelines)}"
             )
