@@ -245,3 +245,21 @@ def test_harness_tensor_parallel_switch(monkeypatch: pytest.MonkeyPatch) -> None
     assert tensor_parallel_kwargs({"tp_plan": "custom"})["tp_plan"] == "custom"
     monkeypatch.setenv("HARNESS_TENSOR_PARALLEL", "0")
     assert "tp_plan" not in tensor_parallel_kwargs({})
+
+
+def test_pass_mode_chat_history(qwen_lm) -> None:
+    """--pass_multimodal_args_to_chat_history: the context is the chat with the audio inside
+    its turn and there is no media argument; the same reply as the three-argument form."""
+    from lm_eval_patches.messages import ChatHistory, build_messages
+
+    ref = clip(0.9, 22050, 2, 6)
+    three = request(chat("Что слышно? <audio>"), [ref], 0)
+    history = ChatHistory(
+        build_messages([{"role": "user", "content": "Что слышно? <audio>"}], [ref])
+    )
+    two = request(history, [], 1)
+    two.arguments = (history, dict(three.args[1]))
+    qwen_lm.processor.calls.clear()
+    answers = qwen_lm.generate_until([three, two])
+    assert answers[0] == answers[1] and not is_failure(answers[1])
+    assert [len(call["audio"][0]) for call in qwen_lm.processor.calls] == [14400, 14400]
