@@ -13,4 +13,5 @@ COMMANDS: list[str] = [
     "score",
     "report",
     "skills",
+    "parity",
 ]
