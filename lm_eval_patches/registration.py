@@ -14,6 +14,10 @@ BACKENDS: dict[str, str] = {
     "local-chat-completions": "lm_eval_patches.models.api_chat:MeraLocalChatCompletion",
     "openai-chat-completions": "lm_eval_patches.models.api_chat:MeraOpenAIChatCompletion",
     "vllm-vlm": "lm_eval_patches.models.vllm_vlm:MeraVLLMVLM",
+    "hf-audiolm-qwen": "lm_eval_patches.models.hf_audio:MeraAudioLM",
+    "hf-audiolm-qwen-audio-chat": "lm_eval_patches.models.hf_audio_remote:MeraQwenAudioChatLM",
+    "hf-audiolm-minicpm": "lm_eval_patches.models.hf_audio_remote:MeraMiniCPMAudioLM",
+    "hf-audiolm-ultravox": "lm_eval_patches.models.hf_audio_remote:MeraUltravoxLM",
 }
 
 _done = False

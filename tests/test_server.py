@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from server_helpers import post_raw, recording, serve
-from tiny_models import build_tiny_llava
-from tiny_qwen2_audio import build_tiny_qwen2_audio
+from tiny_models import build_tiny_llava, build_tiny_qwen2_audio
 
 from lm_eval_patches.server.config import ServerConfig
 

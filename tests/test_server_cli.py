@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import BIN, REPO, TASKS_DIR, run_cli
 from server_helpers import free_port, recording, serve
-from tiny_models import build_tiny_llava
-from tiny_qwen2_audio import build_tiny_qwen2_audio
+from tiny_models import build_tiny_llava, build_tiny_qwen2_audio
 
 from lm_eval_patches.server.config import ServerConfig
 

@@ -58,8 +58,17 @@ _CORPUS = [
 ]
 
 
-def _build_tokenizer():
-    """A byte-level BPE tokenizer (any text encodes; no [UNK]) wrapped for transformers."""
+def _build_tokenizer(
+    special_tokens: list[str] | None = None,
+    extra_special_tokens: dict[str, str] | None = None,
+    chat_template: str | None = CHAT_TEMPLATE,
+):
+    """A byte-level BPE tokenizer (any text encodes; no [UNK]) wrapped for transformers.
+
+    ``special_tokens`` are appended after the LLaVA ones (each stays one token);
+    ``extra_special_tokens`` names them for processors (e.g. ``{"audio_token": "<|AUDIO|>"}``).
+    """
+    specials = SPECIAL_TOKENS + [t for t in special_tokens or [] if t not in SPECIAL_TOKENS]
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -68,7 +77,7 @@ def _build_tokenizer():
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=VOCAB_SIZE,
-        special_tokens=SPECIAL_TOKENS,
+        special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
@@ -83,11 +92,12 @@ def _build_tokenizer():
         bos_token="<s>",
         eos_token="</s>",
         pad_token="<pad>",
-        extra_special_tokens={"image_token": "<image>"},
+        extra_special_tokens={"image_token": "<image>", **(extra_special_tokens or {})},
         model_max_length=4096,
         padding_side="left",
     )
-    fast.chat_template = CHAT_TEMPLATE
+    if chat_template:
+        fast.chat_template = chat_template
     return fast
 
 
@@ -170,5 +180,85 @@ def build_tiny_llava(out_dir: Path, seed: int = 0) -> Path:
         chat_template=CHAT_TEMPLATE,
         image_token="<image>",
     )
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+# Qwen2-Audio: the processor's own (real) chat template is used; these are its tokens.
+QWEN_AUDIO_TOKENS = ["<|im_start|>", "<|im_end|>", "<|audio_bos|>", "<|AUDIO|>", "<|audio_eos|>"]
+# Seconds of audio the tiny Qwen2-Audio accepts (the real one: 30). Fixture clips are 0.6-1.5 s.
+AUDIO_CHUNK_SECONDS = 2
+
+
+def build_tiny_qwen2_audio(
+    out_dir: Path, seed: int = 0, chunk_seconds: int = AUDIO_CHUNK_SECONDS
+) -> Path:
+    """Write a tiny random Qwen2-Audio (model, tokenizer, Whisper feature extractor,
+    Qwen2AudioProcessor with its default chat template) into ``out_dir``; return it.
+
+    The feature extractor pads/truncates to ``chunk_seconds`` at 16 kHz (100 mel frames a
+    second), and the encoder's ``max_source_positions`` matches it, as in the real model.
+    """
+    import torch
+    from transformers import (
+        GenerationConfig,
+        Qwen2AudioConfig,
+        Qwen2AudioEncoderConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        Qwen2Config,
+        WhisperFeatureExtractor,
+    )
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = _build_tokenizer(
+        QWEN_AUDIO_TOKENS,
+        {
+            "audio_token": "<|AUDIO|>",
+            "audio_bos_token": "<|audio_bos|>",
+            "audio_eos_token": "<|audio_eos|>",
+        },
+        chat_template=None,
+    )
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS + QWEN_AUDIO_TOKENS}
+    mel_frames = chunk_seconds * 100
+    audio_config = Qwen2AudioEncoderConfig(
+        num_mel_bins=80,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        d_model=32,
+        max_source_positions=mel_frames // 2,
+    )
+    text_config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        bos_token_id=ids["<s>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<pad>"],
+        tie_word_embeddings=False,
+    )
+    config = Qwen2AudioConfig(
+        audio_config=audio_config,
+        text_config=text_config,
+        audio_token_index=ids["<|AUDIO|>"],
+        pad_token_id=ids["<pad>"],
+    )
+    torch.manual_seed(seed)
+    model = Qwen2AudioForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<pad>"], do_sample=False
+    )
+    model.save_pretrained(out_dir)
+    feature_extractor = WhisperFeatureExtractor(
+        feature_size=80, sampling_rate=16000, hop_length=160, chunk_length=chunk_seconds
+    )
+    processor = Qwen2AudioProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
     processor.save_pretrained(out_dir)
     return out_dir

@@ -13,5 +13,6 @@ COMMANDS: list[str] = [
     "score",
     "report",
     "skills",
+    "parity",
     "serve",
 ]

@@ -36,6 +36,7 @@ from lm_eval_patches.media.image import (
     resize_image,
     to_rgb,
 )
+from lm_eval_patches.models.hf_scaling import adopt_data_parallel, tensor_parallel_kwargs
 from lm_eval_patches.registration import import_upstream
 
 HFMultimodalLM = import_upstream("hf-multimodal", "lm_eval.models.hf_vlms", "HFMultimodalLM")
@@ -97,7 +98,9 @@ class MeraHFMultimodalLM(HFMultimodalLM):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         # Upstream's own image_* fields stay None: it would otherwise resize a second time by
         # its rules, which differ from the original project's (e.g. upscaling by max_side).
+        kwargs = tensor_parallel_kwargs(kwargs)
         super().__init__(pretrained, device=device, **kwargs)
+        adopt_data_parallel(self, kwargs.get("tp_plan"))
         self.mera_image_sizes: dict[str, int | None] = sizes
         self.mera_max_pixels: int | None = budget
 
