@@ -37,28 +37,10 @@ from lm_eval_patches.media.image import (
     to_rgb,
 )
 from lm_eval_patches.models.hf_scaling import adopt_data_parallel, tensor_parallel_kwargs
+from lm_eval_patches.models.local_requests import doc_label, optional_int
 from lm_eval_patches.registration import import_upstream
 
 HFMultimodalLM = import_upstream("hf-multimodal", "lm_eval.models.hf_vlms", "HFMultimodalLM")
-
-
-def _optional_int(name: str, value: Any) -> int | None:
-    """A model arg as int or None (the CLI may hand over "None", "" or "20")."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SettingsError(
-            f"hf-multimodal --model_args: {name} must be an integer, got {value!r}"
-        ) from None
-
-
-def doc_label(request: Instance) -> str:
-    """How failures name a request's doc: its ``meta.id``, else lm-eval's doc index."""
-    doc = request.doc if isinstance(request.doc, dict) else {}
-    meta = doc.get("meta") or {}
-    return str(meta.get("id", request.doc_id))
 
 
 class MeraHFMultimodalLM(HFMultimodalLM):
@@ -79,9 +61,9 @@ class MeraHFMultimodalLM(HFMultimodalLM):
         **kwargs: Any,
     ) -> None:
         sizes = {
-            "width": _optional_int("image_width", image_width),
-            "height": _optional_int("image_height", image_height),
-            "max_side": _optional_int("image_max_side", image_max_side),
+            "width": optional_int("hf-multimodal", "image_width", image_width),
+            "height": optional_int("hf-multimodal", "image_height", image_height),
+            "max_side": optional_int("hf-multimodal", "image_max_side", image_max_side),
         }
         try:  # before loading weights, so a bad combination fails fast
             check_resize_args(**sizes)
@@ -91,7 +73,7 @@ class MeraHFMultimodalLM(HFMultimodalLM):
                 hint = "; pass image_max_side alone, or image_width and/or image_height"
             raise SettingsError(f"hf-multimodal --model_args: {exc}{hint}") from exc
         # The decode budget (MERA_IMAGE_MAX_PIXELS when not given), checked before loading too.
-        budget = _optional_int("image_max_pixels", image_max_pixels)
+        budget = optional_int("hf-multimodal", "image_max_pixels", image_max_pixels)
         max_pixels(budget)
         if device is None:
             # Upstream defaults to "cuda" even on machines without one.
