@@ -31,6 +31,20 @@ _OPTIONS = {
 }
 
 
+def _block_dumper():
+    import yaml
+
+    class BlockDumper(yaml.SafeDumper):
+        """Writes multi-line strings as ``|-`` blocks, as a person would."""
+
+    def text(dumper: yaml.SafeDumper, value: str):
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    BlockDumper.add_representer(str, text)
+    return BlockDumper
+
+
 @dataclass(frozen=True)
 class TaskScaffold:
     """What to write: lm-eval task name, hub dataset name, modality, access."""
@@ -90,7 +104,9 @@ class TaskScaffold:
             "# Keep the instruction in step with the real dataset's prompts; the first option\n"
             "# is the right answer, its letter is shuffled per record.\n"
         )
-        return header + yaml.safe_dump(spec, allow_unicode=True, sort_keys=False, width=100)
+        return header + yaml.dump(
+            spec, Dumper=_block_dumper(), allow_unicode=True, sort_keys=False, width=100
+        )
 
     def readme(self) -> str:
         access = (
