@@ -203,12 +203,12 @@ def _duplicate_id(folder: Path) -> dict:
 
 
 def _all_golds_a(folder: Path) -> dict:
+    """Every test item's right option moved to A: a set where "always A" scores 100%."""
     test = _load(folder, "test")
     for record in test["data"]:
-        inputs = record["inputs"]
-        gold = inputs[f"option_{record['outputs'].lower()}"]
-        inputs["option_a"], inputs["option_b"] = gold, "нормальное" if gold != "нормальное" else ""
-        inputs["option_b"] = inputs["option_b"] or "странное"
+        inputs, gold = record["inputs"], record["outputs"]
+        if gold == "B":
+            inputs["option_a"], inputs["option_b"] = inputs["option_b"], inputs["option_a"]
         record["outputs"] = "A"
     _save(folder, "test", test)
     return {"split": "test"}
