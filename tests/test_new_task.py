@@ -73,7 +73,8 @@ def test_scaffolded_tasks_load_render_and_snapshot(
         slots = PLACEHOLDER_RE.findall(snap["prompt"])
         assert [kind for kind, _ in slots] == [m["kind"] for m in snap["media"]] == [modality]
         assert snap["media"][0]["mime"].startswith(modality + "/")
-        assert snap["target"] in ("A", "B", "C", "D")
+        # The audio one was scaffolded private: its test golds are hidden, as on the hub.
+        assert snap["target"] in ({""} if modality == "audio" else {"A", "B", "C", "D"})
         monkeypatch.setenv("MERA_UPDATE_SNAPSHOTS", "1")
         check_snapshot(tmp_path / f"{name}.json", snap)
         monkeypatch.delenv("MERA_UPDATE_SNAPSHOTS")
