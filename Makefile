@@ -27,7 +27,7 @@ demo: setup
 	@echo "results and samples: $(DEMO_OUT)/mera-baseline/"
 
 test: setup
-	$(OFFLINE) $(BIN)/python -m pytest -q
+	$(OFFLINE) $(BIN)/python -m pytest -q -n auto
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -11,10 +11,11 @@ import json
 import math
 import re
 import string
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable
 from typing import Any
+
+from lm_eval_patches import answers
 
 __all__ = [
     "em_parity",
@@ -30,22 +31,7 @@ __all__ = [
     "slun_scores",
 ]
 
-LATIN_LETTERS = "ABCDEFGHIJ"
-CYRILLIC_LETTERS = "АБВГДЕЖЗИК"
-
-# Uppercase Latin <-> Cyrillic pairs that look identical; models often mix the scripts.
-_LOOKALIKE_PAIRS = "AА BВ CС EЕ HН KК MМ OО PР TТ XХ"
-_LOOKALIKE: dict[str, str] = {}
-for _lat, _cyr in _LOOKALIKE_PAIRS.split():
-    _LOOKALIKE[_lat] = _cyr
-    _LOOKALIKE[_cyr] = _lat
-
-# Quote-like symbols that are not in Unicode category P (modifier letters / symbols).
-_QUOTE_SYMBOLS = frozenset("`´˝ˊˋʹʺʻʼ")
 _ASCII_PUNCT_TABLE = str.maketrans("", "", string.punctuation)
-_ANSWER_LABEL = re.compile(r"^\s*(?:ответ|answer)\b[\s:.\-–—=>]*", re.IGNORECASE)
-_NORMALIZED_LABEL = re.compile(r"^(?:ответ|answer)\s+")
-_LETTER_TOKEN = re.compile(r"[^\W\d_]+")
 _FENCE = re.compile(r"```[\w+.-]*[ \t]*\n?(.*?)```", re.DOTALL)
 _JSON_LABEL = re.compile(r"^json\s*(?::\s*|\n\s*)", re.IGNORECASE)
 
@@ -84,47 +70,15 @@ def em_parity(
 
 
 def normalize_answer(text: str) -> str:
-    """NFKC, lowercase, ё→е, drop Unicode punctuation and quote marks, collapse spaces."""
-    # Quote symbols go first: NFKC would turn "´" into a space plus a combining accent.
-    text = "".join(" " if ch in _QUOTE_SYMBOLS else ch for ch in text)
-    text = unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
-    # Punctuation becomes a space (not nothing) so "да,нет" and "да, нет" agree.
-    chars = [" " if unicodedata.category(ch).startswith("P") else ch for ch in text]
-    return " ".join("".join(chars).split())
-
-
-def _resolve_letter(char: str, letters: str) -> str | None:
-    """Map one character to an allowed letter, directly or via its look-alike."""
-    upper_letters = letters.upper()
-    char = char.upper()
-    for candidate in (char, _LOOKALIKE.get(char)):
-        if candidate and candidate in upper_letters:
-            return letters[upper_letters.index(candidate)]
-    return None
+    """NFKC, lowercase, ё→е, canonical signed numbers, punctuation to spaces, spaces collapsed
+    (``answers.normalize_text``)."""
+    return answers.normalize_text(text)
 
 
 def extract_choice_letter(text: str, letters: str) -> str | None:
-    """Pull a single answer letter (spelled as in ``letters``) out of a model reply.
-
-    (a) strip and drop a leading "Ответ"/"Answer" label; (b) if only one letter is
-    left once punctuation, brackets and spaces are removed, map it (case-insensitive,
-    Latin/Cyrillic look-alikes accepted); (c) otherwise accept the reply when it holds
-    exactly one distinct standalone uppercase letter token from ``letters``. Lowercase
-    tokens are skipped in (c) because they are usually words ("в", "с", "a").
-    """
-    if not text or not letters:
-        return None
-    body = _ANSWER_LABEL.sub("", text.strip(), count=1)
-    core = "".join(ch for ch in body if ch.isalnum())
-    if len(core) == 1:
-        return _resolve_letter(core, letters) if core.isalpha() else None
-    found = {
-        _resolve_letter(tok, letters)
-        for tok in _LETTER_TOKEN.findall(body)
-        if len(tok) == 1 and tok.isupper()
-    }
-    found.discard(None)
-    return found.pop() if len(found) == 1 else None
+    """The letter of ``letters`` a reply answers (``answers.extract_choice``; kept for callers
+    written against the first API)."""
+    return answers.extract_choice(text, list(letters))
 
 
 def _is_single_letter(text: str) -> bool:
@@ -132,24 +86,47 @@ def _is_single_letter(text: str) -> bool:
     return len(stripped) == 1 and stripped.isalpha()
 
 
-def em_normalized(prediction: str, golds: str | list[str]) -> int:
-    """Lenient exact match: letter extraction for choice golds, normalisation otherwise."""
-    gold_list = [g for g in parse_golds(golds) if g.strip()]
+def em_normalized(
+    prediction: str,
+    golds: str | list[str],
+    labels: list[str] | None = None,
+    reasoning_delimiters: object = answers.DEFAULT_REASONING_DELIMITERS,
+) -> int:
+    """Normalised exact match: 1 when the answer a person reads in ``prediction`` is a gold.
+
+    Choice golds (single letters, when the doc has option ``labels`` or, with ``labels=None``,
+    when every gold is a letter) compare the option label ``answers.extract_choice`` reads
+    against the gold's label (a Cyrillic gold by position: Б is option B). Numeric golds compare
+    as numbers (sign, decimal comma, thousands spaces). Other golds compare normalised text
+    (``answers.normalize_text``) with the reply as a whole, without a leading "Ответ:", or after
+    its last answer label. Reasoning blocks are removed first (``answers.strip_reasoning``).
+    """
+    gold_list = [g.strip() for g in parse_golds(golds) if g.strip()]
     if not gold_list:
         return 0
-    if all(_is_single_letter(g) for g in gold_list):
-        gold_letters = [g.strip().upper() for g in gold_list]
-        is_latin = all(g.isascii() for g in gold_letters)
-        alphabet = LATIN_LETTERS if is_latin else CYRILLIC_LETTERS
-        # Make sure an unusual gold letter (e.g. "Z") is still extractable.
-        alphabet += "".join(g for g in gold_letters if g not in alphabet)
-        picked = extract_choice_letter(prediction, alphabet)
-        return int(picked is not None and picked.upper() in gold_letters)
-    pred = normalize_answer(prediction)
-    pred_unlabelled = _NORMALIZED_LABEL.sub("", pred, count=1)
+    is_choice = all(_is_single_letter(g) for g in gold_list) and labels != []
+    if is_choice:
+        options = list(labels or answers.LATIN_LETTERING)
+        gold_labels = set()
+        for gold in gold_list:
+            mapped = answers.letter_to_label(gold, options, prefer="position")
+            if mapped is None:  # a gold outside the doc's options: still let it be answered
+                options.append(mapped := gold.upper())
+            gold_labels.add(mapped)
+        picked = answers.extract_answer(
+            prediction, labels=options, kind="choice", reasoning_delimiters=reasoning_delimiters
+        )
+        return int(picked.value in gold_labels)
+    text = answers.reply_text(prediction, reasoning_delimiters)
+    number = answers.extract_answer(text, kind="number", reasoning_delimiters=None).value
+    number_value = None if number is None else answers.parse_number(number)
+    candidates = answers.text_candidates(text)
     for gold in gold_list:
-        norm_gold = normalize_answer(gold)
-        if norm_gold and norm_gold in (pred, pred_unlabelled):
+        gold_number = answers.parse_number(gold)
+        if gold_number is not None:
+            if number_value == gold_number:
+                return 1
+        elif answers.normalize_text(gold) in candidates:
             return 1
     return 0
 

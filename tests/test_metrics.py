@@ -93,13 +93,13 @@ def test_normalize_answer_decomposed_yo() -> None:
         ("В", "ABCD", "B"),  # Cyrillic Ve looks like Latin B
         ("Ответ: С", "ABCD", "C"),  # Cyrillic Es
         ("а", "ABCD", "A"),
-        ("ОТВЕТ: Б", "ABCD", None),  # Б has no Latin twin
+        ("ОТВЕТ: Б", "ABCD", "B"),  # Б has no Latin twin: read by position
         ("ОТВЕТ: Б", "АБВГ", "Б"),
         ("б", "АБВГ", "Б"),
         ("B", "АБВГ", "В"),  # Latin B looks like Cyrillic Ve
         ("Правильный ответ — B.", "ABCD", "B"),
         ("B. Москва", "ABCD", "B"),
-        ("Ответ: B, а не C", "ABCD", None),
+        ("Ответ: B, а не C", "ABCD", "B"),  # the labelled letter wins
         ("Я думаю, что в данном случае верно B", "ABCD", "B"),
         ("B… повторю: B", "ABCD", "B"),
         ("Москва", "ABCD", None),
@@ -126,7 +126,7 @@ def test_extract_choice_letter(text: str, letters: str, expected: str | None) ->
         ("ОТВЕТ: Б", "Б", 1),
         ("б)", ["Б"], 1),
         ("Ответ: Ж", "Ж", 1),
-        ("B", "Б", 0),
+        ("B", "Б", 1),  # ruTiE-Image: gold Б is the second option, B
         ("192.", "192", 1),
         (" 192 ", "192", 1),
         ("192", "192.", 1),

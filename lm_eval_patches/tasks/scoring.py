@@ -2,10 +2,12 @@
 
 Metric names: ``exact_match`` is the original harness EM (for parity: case and ASCII
 punctuation handled as each task's YAML says, no stripping); ``exact_match_norm`` is our
-normalised EM (Unicode punctuation, whitespace, case, a single answer letter pulled out of
-"Ответ: B"); ``group_exact_match`` counts a ruHHH group right only when all its items are;
-``intent_em``/``slot_f1`` score ruSLUn. Docs without a gold (private test splits) score None and
-are left out; a metric with no scored doc is NaN with a warning, never a fake 0.
+normalised EM: the answer ``lm_eval_patches.answers`` reads in the reply (reasoning blocks
+removed; an option letter that stands as the answer, among the doc's own ``option_*`` labels;
+numbers as numbers; normalised text) against the gold; ``group_exact_match`` counts a ruHHH
+group right only when all its items are; ``intent_em``/``slot_f1`` score ruSLUn. Docs without
+a gold (private test splits) score None and are left out; a metric with no scored
+doc is NaN with a warning, never a fake 0.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from lm_eval.api.registry import register_aggregation, register_metric
 
-from lm_eval_patches import metrics
+from lm_eval_patches import answers, metrics
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +32,24 @@ class ScoringOptions:
     ignore_case: bool = True
     ignore_punctuation: bool = True
     group_by: str | None = None  # a dotted doc path, e.g. "meta.group_id"
+    # [opening, closing] marker pairs removed from replies before exact_match_norm and the
+    # ruSLUn metrics read them; [] keeps reasoning. The parity exact_match never strips.
+    reasoning_delimiters: tuple[tuple[str, str], ...] = answers.DEFAULT_REASONING_DELIMITERS
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> ScoringOptions:
+        """Options from a YAML ``scoring:`` mapping; ValueError for malformed delimiters."""
         raw = dict(raw or {})
         known = {
             k: raw.pop(k)
             for k in ("kind", "ignore_case", "ignore_punctuation", "group_by")
             if k in raw
         }
+        if "reasoning_delimiters" in raw:
+            pairs = raw.pop("reasoning_delimiters") or ()
+            answers.strip_reasoning("", pairs)  # validates the pairs
+            known["reasoning_delimiters"] = tuple((str(o), str(c)) for o, c in pairs)
         return cls(**known, extra=raw)
 
 
@@ -54,12 +64,17 @@ def lookup(doc: dict, dotted: str) -> Any:
 
 
 def score_doc(options: ScoringOptions, doc: dict, prediction: str) -> dict[str, Any]:
-    """Per-doc metric values (None where the gold is missing)."""
+    """Per-doc metric values (None where the gold is missing).
+
+    The option labels of a choice doc are its non-empty ``inputs.option_*`` fields (what its
+    prompt lists as A, B, …); a doc without them is read with A–J when its golds are letters.
+    """
     gold = doc.get("outputs")
     if options.kind == "slun":
         if metrics.gold_is_missing(gold):
             return {"intent_em": None, "slot_f1": None}
-        return metrics.slun_scores(prediction, str(gold))
+        reply = answers.strip_reasoning(prediction, options.reasoning_delimiters)
+        return metrics.slun_scores(reply, str(gold))
     golds = metrics.parse_golds(gold)
     if metrics.gold_is_missing(golds):
         scores: dict[str, Any] = {"exact_match": None, "exact_match_norm": None}
@@ -68,7 +83,12 @@ def score_doc(options: ScoringOptions, doc: dict, prediction: str) -> dict[str, 
             "exact_match": metrics.em_parity(
                 prediction, golds, options.ignore_case, options.ignore_punctuation
             ),
-            "exact_match_norm": metrics.em_normalized(prediction, golds),
+            "exact_match_norm": metrics.em_normalized(
+                prediction,
+                golds,
+                labels=answers.option_labels(doc.get("inputs")) or None,
+                reasoning_delimiters=options.reasoning_delimiters,
+            ),
         }
     if options.group_by:
         scores["group_exact_match"] = (lookup(doc, options.group_by), scores["exact_match_norm"])

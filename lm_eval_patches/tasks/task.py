@@ -10,7 +10,8 @@ through a ``mera:`` block (removed before lm-eval's TaskConfig sees the config):
       answer: letter | free | auto      # what the baseline answers (auto: letter if options)
       optional_media: [image]           # fields that may be absent; their slot is then dropped
       drop_context_slot: false          # ruTiE without history
-      scoring: {kind: em, ignore_case: true, ignore_punctuation: true, group_by: meta.group_id}
+      scoring: {kind: em, ignore_case: true, ignore_punctuation: true, group_by: meta.group_id,
+                reasoning_delimiters: [["<think>", "</think>"]]}  # default: answers.py's list
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
+from lm_eval_patches.answers import option_labels
 from lm_eval_patches.failures import BUILD_ERROR_KEY, FAILURES
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.forms import load_mode, materialise, resize_from_env
@@ -64,7 +66,10 @@ class MeraTask(ConfigurableTask):
         self.answer_kind: str = options.get("answer", "free")
         self.drop_context: bool = bool(options.get("drop_context_slot", False))
         self.optional_media: set[str] = set(options.get("optional_media") or [])
-        self.scoring = ScoringOptions.from_dict(options.get("scoring"))
+        try:
+            self.scoring = ScoringOptions.from_dict(options.get("scoring"))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"task {config.get('task')}: mera.scoring: {err}") from err
         self._loaded: LoadedDataset | None = None
         self._fewshot_used: list[dict] = []
         super().__init__(config=config, **kwargs)
@@ -208,9 +213,7 @@ class MeraTask(ConfigurableTask):
     # -- for the baseline ---------------------------------------------------------------------
     def answer_options(self, doc: dict) -> list[str]:
         """Letters of the non-empty ``option_*`` inputs (A, B, ...) of a choice task."""
-        inputs = doc.get("inputs") or {}
-        names = sorted(k for k in inputs if k.startswith("option_"))
-        return [k.removeprefix("option_").upper() for k in names if inputs[k] not in (None, "")]
+        return option_labels(doc.get("inputs"))
 
     def shot_answers(self) -> list[str]:
         """Gold answers of the few-shot split (what a free-form baseline draws on)."""
