@@ -169,9 +169,16 @@ def mirror_datasets(
     revision: str | None = None,
     max_workers: int = 4,
 ) -> list[MirrorResult]:
-    """Mirror each dataset in turn (one failing does not stop the others)."""
+    """Mirror each dataset in turn (one failing does not stop the others).
+
+    Raises:
+        ValueError: ``HF_HUB_OFFLINE`` is set (huggingface_hub would refuse every request).
+    """
+    from huggingface_hub import constants
     from tqdm import tqdm
 
+    if constants.HF_HUB_OFFLINE:
+        raise ValueError("mirroring needs the network: unset HF_HUB_OFFLINE for this command")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     results = []

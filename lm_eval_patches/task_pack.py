@@ -39,6 +39,8 @@ def dataset_paths(pack: str | Path, names: list[str] | None = None) -> list[str]
         ValueError: a name is neither a task nor a group of the pack.
     """
     tasks, groups = pack_index(pack)
+    if not tasks:
+        raise ValueError(f"{pack} holds no task YAMLs (pass the task pack with --include_path)")
     if not names:
         return sorted(set(tasks.values()))
     found: list[str] = []

@@ -190,3 +190,17 @@ def test_cli_text_and_json(
     assert payload["ok"] is False and payload["by_check"] == {"options": 1}
     (finding,) = payload["findings"]
     assert finding["split"] == "test" and finding["field"] == "outputs"
+
+
+def test_source_layout_with_domain_folders(sources: dict[str, Path], tmp_path: Path) -> None:
+    root = tmp_path / "ScienceSet"
+    for domain in ("biology", "physics"):
+        shutil.copytree(sources["WEIRD"], root / domain)
+    physics = load_split(root / "physics", "test")
+    physics["data"][1]["meta"]["id"] = physics["data"][0]["meta"]["id"]
+    save_split(root / "physics", "test", physics)
+    report = check_dataset(root, check_media=False)
+    assert report.layout == "source" and report.stats["configs"] == ["biology", "physics"]
+    assert report.stats["items"] == {"shots": 6, "test": 60}
+    (dup,) = report.errors()  # ids repeat across domains (configs) freely, not within one
+    assert dup.check == "ids" and dup.config == "physics"

@@ -145,3 +145,11 @@ def test_task_and_group_names_resolve_to_hub_ids() -> None:
     assert len(dataset_paths(TASKS_DIR)) == 18
     with pytest.raises(ValueError, match="not a task or group"):
         dataset_paths(TASKS_DIR, ["nosuchtask"])
+
+
+def test_offline_mode_and_an_empty_pack_are_refused(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), "HF_HUB_OFFLINE": "1"}
+    proc = _run([str(BIN / "mera-mm"), "mirror", "--out", str(tmp_path / "m")], env)
+    assert proc.returncode == 2 and "unset HF_HUB_OFFLINE" in proc.stderr
+    with pytest.raises(ValueError, match="holds no task YAMLs"):
+        dataset_paths(tmp_path, ["weird"])

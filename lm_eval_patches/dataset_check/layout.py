@@ -58,6 +58,7 @@ class Item:
 
     @property
     def doc_id(self) -> Any:
+        """``meta.id`` when the record has one, else None."""
         meta = self.record.get("meta")
         return meta.get("id") if isinstance(meta, dict) else None
 
@@ -84,6 +85,7 @@ class DatasetSource:
 
     @property
     def name(self) -> str:
+        """The dataset's name: its folder's."""
         return self.root.name
 
 

@@ -52,9 +52,11 @@ class Report:
         self.findings.append(Finding(check, severity, message, **where))
 
     def errors(self) -> list[Finding]:
+        """Findings that fail the check."""
         return [f for f in self.findings if f.severity == ERROR]
 
     def warnings(self) -> list[Finding]:
+        """Findings for a human to review (they fail only with ``strict``)."""
         return [f for f in self.findings if f.severity == WARNING]
 
     def failed(self, strict: bool = False) -> bool:
@@ -76,6 +78,7 @@ class Report:
         }
 
     def to_json(self) -> str:
+        """``as_dict`` as indented JSON text."""
         return json.dumps(self.as_dict(), ensure_ascii=False, indent=2, default=str)
 
     def to_text(self, limit_per_check: int = 20) -> str:
