@@ -191,6 +191,8 @@ def _source_items(source: DatasetSource, config, folder: Path, split: str) -> It
             inputs = dict(inputs)
             for key, value in list(inputs.items()):
                 kind = media_kind(key)
+                if kind is None and isinstance(value, str) and value.startswith("samples/"):
+                    inputs[key] = {"path": value}  # a media file under a text name: flagged
                 if kind is None or value is None:
                     continue
                 cells.append(_file_cell(folder, source.root, key, kind, value))

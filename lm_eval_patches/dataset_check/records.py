@@ -92,7 +92,16 @@ def check_placeholders(item: Item, instruction: str, report: Report) -> None:
     """
     inputs: dict[str, Any] = item.record["inputs"]
     media_keys = [k for k in inputs if media_kind(k)]
-    text_keys = {k for k in inputs if not media_kind(k)}
+    misnamed = {k for k in inputs if not media_kind(k) and isinstance(inputs[k], dict)}
+    for name in sorted(misnamed):
+        report.add(
+            "media_keys",
+            ERROR,
+            f"inputs.{name} holds media but media fields are named image, audio or video "
+            "(numbered image_1, image_2... when there are several)",
+            **item.where(f"inputs.{name}"),
+        )
+    text_keys = {k for k in inputs if not media_kind(k)} - misnamed
     slots = set(TEXT_SLOT_RE.findall(instruction))
     # Literal braces ({5} in a maths prompt) are not slots; {context} is ruTiE's history slot,
     # filled by the harness when no input of that name exists.
