@@ -19,7 +19,11 @@ def run(args: argparse.Namespace) -> int:
         f"  mera-mm fixtures --out .mera-data --datasets {scaffold.dataset} --include_path {pack}\n"
         f"  mera-mm check-dataset .mera-data/MERA-evaluation/{scaffold.dataset}\n"
         f"  MERA_DATA_DIR=.mera-data lm-eval --model mera-baseline --include_path {pack} "
-        f"--tasks {scaffold.name}"
+        f"--tasks {scaffold.name}\n"
+        f"then add {scaffold.name} to its group YAMLs (_mera_{scaffold.modality}.yaml, "
+        f"_mera_{scaffold.access}.yaml) and to the task lists of tests/conftest.py, write its "
+        f"prompt snapshot (MERA_UPDATE_SNAPSHOTS=1 pytest tests/test_prompts.py -k "
+        f"{scaffold.name}) and run make test; docs/adding-a-dataset.md has the whole path"
     )
     return 0
 
