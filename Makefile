@@ -25,6 +25,8 @@ demo: setup
 		--include_path ./multimodal_tasks --tasks mera_multimodal \
 		--log_samples --output_path $(DEMO_OUT)
 	@echo "results and samples: $(DEMO_OUT)/mera-baseline/"
+	$(OFFLINE) MERA_DATA_DIR=$(abspath $(DATA)) $(BIN)/mera-mm pack --outputs_dir $(DEMO_OUT) \
+		--model_args model=mera-baseline,seed=1234 --dst_dir $(DEMO_OUT)/submission
 
 test: setup
 	$(OFFLINE) $(BIN)/python -m pytest -q -n auto

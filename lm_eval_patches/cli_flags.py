@@ -47,9 +47,25 @@ def take_flags(args: argparse.Namespace) -> None:
         )
     if amount is not None and amount < 1:
         raise SystemExit("--replace_videos_with_images_amount must be a positive integer")
+    check_load_switches()
     RUN_OPTIONS.pass_multimodal_args_to_chat_history = passed
     RUN_OPTIONS.replace_videos_with_images_amount = amount
     RUN_OPTIONS.backend_resolves_media = is_our_backend(getattr(args, "model", None) or "hf")
+
+
+def check_load_switches() -> None:
+    """Fail before any model loads when more than one LOAD_* switch is on."""
+    from lm_eval_patches.errors import USER_ERROR_EXIT_STATUS
+    from lm_eval_patches.media.forms import load_mode
+
+    try:
+        load_mode()
+    except ValueError as exc:
+        print(
+            f"error: {exc} Unset all but one (each chooses the form media take in requests).",
+            file=sys.stderr,
+        )
+        raise SystemExit(USER_ERROR_EXIT_STATUS) from None
 
 
 def is_our_backend(name: str) -> bool:
@@ -99,14 +115,6 @@ def tasks_from_include_path_only() -> Iterator[None]:
         TaskManager.__init__ = original
 
 
-def report_failures() -> None:
-    """After a run: how many requests failed and why (each was logged as it happened)."""
-    from lm_eval_patches.failures import FAILURES
-
-    if FAILURES.items:
-        print(FAILURES.summary(), file=sys.stderr)
-
-
 def install_run_flags(run_module: ModuleType) -> None:
     """Patch ``lm_eval._cli.run.Run`` so ``lm-eval run`` accepts and consumes our flags."""
     run_cls = run_module.Run
@@ -120,13 +128,14 @@ def install_run_flags(run_module: ModuleType) -> None:
         add_flags(self._parser)
 
     def _execute(args: argparse.Namespace) -> None:
+        from lm_eval_patches.run_outcome import run_with_outcome
+
         take_flags(args)
         if only_include_path_tasks(args):
             with tasks_from_include_path_only():
-                original_execute(args)
+                run_with_outcome(original_execute, args, is_our_backend(args.model or ""))
         else:
-            original_execute(args)
-        report_failures()
+            run_with_outcome(original_execute, args, is_our_backend(args.model or ""))
 
     run_cls._add_args = _add_args
     run_cls._execute = staticmethod(_execute)

@@ -117,8 +117,10 @@ def run_cli(
     cwd: Path | None = None,
     program: str = "lm-eval",
     timeout: int = 600,
+    returncode: int = 0,
 ) -> subprocess.CompletedProcess:
-    """Run one of the venv's console scripts; fail with its output when it fails."""
+    """Run one of the venv's console scripts; fail with its output unless it exits with
+    ``returncode``."""
     env = {**os.environ, **env_extra}
     proc = subprocess.run(
         [str(BIN / program), *args],
@@ -128,9 +130,36 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
-    if proc.returncode != 0:
+    if proc.returncode != returncode:
         pytest.fail(
             f"{program} {' '.join(args)} exited {proc.returncode}\n"
             f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-6000:]}"
         )
     return proc
+
+
+BASELINE_MODEL_ARGS = "model=mera-baseline,seed=1234"
+
+
+@pytest.fixture(scope="session")
+def baseline_run(mirror: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `make demo`-like run (mera-baseline over mera_multimodal, samples logged) per
+    session; returns lm-eval's --output_path. Tests must not write into it."""
+    out = tmp_path_factory.mktemp("baseline-run")
+    run_cli(
+        [
+            "--model",
+            "mera-baseline",
+            "--model_args",
+            BASELINE_MODEL_ARGS,
+            "--include_path",
+            str(TASKS_DIR),
+            "--tasks",
+            "mera_multimodal",
+            "--log_samples",
+            "--output_path",
+            str(out),
+        ],
+        {"MERA_DATA_DIR": str(mirror)},
+    )
+    return out

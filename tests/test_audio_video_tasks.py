@@ -18,7 +18,7 @@ import pytest
 from conftest import AUDIO_TASKS, VIDEO_TASKS
 
 import lm_eval_patches
-from lm_eval_patches.failures import FAILURES
+from lm_eval_patches.failures import FAILURES, failure_reason
 from lm_eval_patches.fixtures.audio_sets import (
     SINGLE_AUDIO_INDEX,
     aquaria_missing_second_audio,
@@ -107,6 +107,9 @@ def test_every_task_reports_finite_metrics(run: dict) -> None:
         values = {k: v for k, v in table[task].items() if "," in k and "_stderr" not in k}
         assert values, f"{task}: no metrics"
         for key, value in values.items():
+            if key.startswith(("n_scored,", "n_failed,")):  # counts of samples
+                assert isinstance(value, int) and value >= 0, (task, key, value)
+                continue
             assert isinstance(value, float) and math.isfinite(value), (task, key, value)
 
 
@@ -192,7 +195,9 @@ def test_broken_aquaria_doc_fails_alone(run: dict) -> None:
     message = _media(broken[0])["mera_error"]
     assert "task aquaria" in message and f"doc {doc_id}" in message
     assert "inputs.audio_2" in message
-    assert broken[0]["filtered_resps"] == [""]
+    (answer,) = broken[0]["filtered_resps"]
+    assert failure_reason(answer) == " ".join(message.split())  # the failure answer
+    assert broken[0]["exact_match"] is None and broken[0]["n_failed"] == 1
     reported = [f for f in run["failures"] if f.task == "aquaria"]
     assert [(f.doc, f.reason) for f in reported] == [(str(doc_id), message)]
     assert len(run["failures"]) == 1  # nothing else failed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import ALL_TASKS, TASKS_DIR, VIDEO_TASKS, run_cli
+from conftest import ALL_TASKS, SCIENCE_CONFIGS, TASKS_DIR, VIDEO_TASKS, run_cli
 
 
 def _outputs(out: Path) -> tuple[dict, dict[str, list[dict]]]:
@@ -55,12 +55,17 @@ def test_all_tasks_with_original_flags(mirror: Path, tmp_path: Path) -> None:
         {"MERA_DATA_DIR": str(mirror)},
     )
     results, samples = _outputs(out)
+    # No model= in --model_args: the output folder is named after the backend, not at random.
+    assert [p.name for p in out.iterdir()] == ["mera-baseline"]
+    # Every task has explicit generation settings (the original's defaults).
+    assert "No `generation_kwargs` specified" not in proc.stderr
     for task in ALL_TASKS:
         metric = "intent_em,scoring" if task == "ruslun" else "exact_match,none"
         assert 0.0 <= results["results"][task][metric] <= 1.0, task
         assert samples[task], task
     for group in ("runaturalsciencevqa", "schoolsciencevqa", "unisciencevqa"):
         assert 0.0 <= results["groups"][group]["exact_match,none"] <= 1.0
+    _check_group_scores(results)
     assert "group_exact_match,none" in results["results"]["ruhhh_image"]
     assert "exact_match_norm" in proc.stdout and "ruhhh_image" in proc.stdout
 
@@ -82,6 +87,42 @@ def test_all_tasks_with_original_flags(mirror: Path, tmp_path: Path) -> None:
     assert logged and set(logged) <= known
     one = samples["weird"][0]["arguments"]["gen_args_0"]["arg_2"]["visual"][0]
     assert one["mime"] in ("image/png", "image/jpeg")
+
+
+def _task_score(result: dict) -> float:
+    if "intent_em,scoring" in result:  # ruSLUn: the mean of its two metrics
+        return (result["intent_em,scoring"] + result["slot_f1,scoring"]) / 2
+    return result["exact_match_norm,none"]
+
+
+def _check_group_scores(results: dict) -> None:
+    """Each MERA group's score is the mean over its datasets; a science dataset's score is its
+    subtasks' mean weighted by samples scored; counts add up."""
+    tasks, subtasks = results["results"], results["group_subtasks"]
+    science = {name: subtasks[name] for name in SCIENCE_CONFIGS}
+
+    def dataset_score(name: str) -> float:
+        if name in science:
+            parts = [(_task_score(tasks[t]), tasks[t]["n_scored,none"]) for t in science[name]]
+            return sum(v * w for v, w in parts) / sum(w for _, w in parts)
+        return _task_score(tasks[name])
+
+    modality = {
+        "mera_image": subtasks["mera_image"],
+        "mera_audio": subtasks["mera_audio"],
+        "mera_video": subtasks["mera_video"],
+    }
+    assert sum(len(v) for v in modality.values()) == 18  # datasets, science sets counted once
+    for group, names in modality.items():
+        expected = sum(dataset_score(n) for n in names) / len(names)
+        assert results["groups"][group]["score,none"] == pytest.approx(expected), group
+    every = [n for names in modality.values() for n in names]
+    overall = results["groups"]["mera_multimodal"]
+    assert overall["score,none"] == pytest.approx(sum(map(dataset_score, every)) / 18)
+    assert overall["n_scored,none"] == sum(
+        tasks[t].get("n_scored,none", tasks[t].get("n_scored,scoring")) for t in ALL_TASKS
+    )
+    assert overall["n_failed,none"] == 0
 
 
 def test_predict_only_on_private_splits(tmp_path: Path) -> None:
@@ -123,14 +164,14 @@ def test_predict_only_on_private_splits(tmp_path: Path) -> None:
         ],
         env,
     )
-    assert "none of 8 docs has a gold answer" in proc.stderr
+    assert "task labtabvqa: docs without a gold answer" in proc.stderr
     rows = {
-        line.split("|")[1].strip(): line
+        line.split("|")[1].strip(): line.split("|")
         for line in proc.stdout.splitlines()
         if line.startswith("|") and "exact_match " in line
     }
-    assert "nan" in rows["labtabvqa"].lower()  # never a fake 0
-    assert "nan" not in rows["ruclevr"].lower()  # a public set keeps its golds
+    assert rows["labtabvqa"][7].strip() == ""  # no score at all: never a fake 0, nor "nan"
+    assert 0.0 <= float(rows["ruclevr"][7]) <= 1.0  # a public set keeps its golds
 
 
 def test_unknown_dataset_is_a_clear_error(tmp_path: Path) -> None:

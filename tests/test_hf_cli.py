@@ -8,11 +8,15 @@ from pathlib import Path
 from conftest import TASKS_DIR, run_cli
 from tiny_models import build_tiny_llava
 
+from lm_eval_patches.failures import FAILED_EXIT_STATUS, FAILURE_MARKER
 
-def test_hf_multimodal_chat_template_on_two_image_tasks(mirror: Path, tmp_path: Path) -> None:
+
+def test_hf_multimodal_image_tasks_and_failed_audio_task(mirror: Path, tmp_path: Path) -> None:
+    """Two image tasks answered; an audio task (this backend passes images only) fails every
+    request: counted, no score at all (never 0), and the run exits non-zero after writing."""
     model = build_tiny_llava(tmp_path / "tiny-llava")
     out = tmp_path / "out"
-    run_cli(
+    proc = run_cli(
         [
             "--model",
             "hf-multimodal",
@@ -24,7 +28,7 @@ def test_hf_multimodal_chat_template_on_two_image_tasks(mirror: Path, tmp_path: 
             "--include_path",
             str(TASKS_DIR),
             "--tasks",
-            "weird,ruclevr",
+            "weird,ruclevr,ruenvaqa",
             "--limit",
             "3",
             "--batch_size",
@@ -36,10 +40,13 @@ def test_hf_multimodal_chat_template_on_two_image_tasks(mirror: Path, tmp_path: 
             str(out),
         ],
         {"MERA_DATA_DIR": str(mirror)},
+        returncode=FAILED_EXIT_STATUS,
     )
     results = json.loads(next(out.rglob("results_*.json")).read_text())
     for task in ("weird", "ruclevr"):
         assert 0.0 <= results["results"][task]["exact_match,none"] <= 1.0
+        assert results["results"][task]["n_scored,none"] == 3
+        assert results["results"][task]["n_failed,none"] == 0
         rows = [
             json.loads(line)
             for path in out.rglob(f"samples_{task}_*.jsonl")
@@ -52,3 +59,29 @@ def test_hf_multimodal_chat_template_on_two_image_tasks(mirror: Path, tmp_path: 
             assert prompt.startswith("user:") and "<image>" in prompt
             assert isinstance(row["resps"][0][0], str)
             assert row["arguments"]["gen_args_0"]["arg_2"]["visual"][0]["sha256"]
+
+    # The audio task: every request failed; its metrics have no value and its counts say why.
+    audio = results["results"]["ruenvaqa"]
+    assert audio["exact_match,none"] is None and audio["exact_match_norm,none"] is None
+    assert (audio["n_scored,none"], audio["n_failed,none"]) == (0, 3)
+    rows = [json.loads(line) for line in next(out.rglob("samples_ruenvaqa_*.jsonl")).open()]
+    assert len(rows) == 3
+    for row in rows:
+        answer = row["resps"][0][0]
+        assert answer.startswith(FAILURE_MARKER) and "passes only images" in answer
+        assert row["exact_match"] is None and row["n_failed"] == 1
+    # The table shows the counts and an empty value cell, never 0 for the failed task.
+    table = {}
+    task = None
+    for line in proc.stdout.splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 11 and cells[5] not in ("Metric", ""):
+            task = cells[1].lstrip("- ") or task
+            table[(task, cells[5])] = cells[7]
+    assert table[("ruenvaqa", "exact_match")] == ""
+    assert table[("ruenvaqa", "n_failed")] == "3" and table[("ruenvaqa", "n_scored")] == "0"
+    assert table[("weird", "n_scored")] == "3"
+    # The last line says what happened, after the table and the files were written.
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("mera: 3 request(s) failed (ruenvaqa 3)")
+    assert f"exit status {FAILED_EXIT_STATUS}" in last

@@ -16,7 +16,13 @@ import pytest
 from conftest import write_variant
 
 import lm_eval_patches
-from lm_eval_patches.failures import BUILD_ERROR_KEY, FAILED_ANSWER, FAILURES, failed_at_build
+from lm_eval_patches.failures import (
+    BUILD_ERROR_KEY,
+    FAILURES,
+    failed_at_build,
+    failure_reason,
+    is_failure,
+)
 from lm_eval_patches.fixtures.builder import FixtureOptions, select_specs, write_dataset
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.tasks.data import DatasetSourceError, load_source
@@ -168,11 +174,21 @@ def test_run_fails_only_the_broken_docs(broken: dict) -> None:
         media = sample["arguments"][0][2]
         if doc_id in bad_ids:
             assert BUILD_ERROR_KEY in media
-            assert sample["filtered_resps"][0] == FAILED_ANSWER
-            assert sample["exact_match"] == 0.0
+            # The failure answer carries the reason; the doc scores nothing and counts failed.
+            assert is_failure(sample["filtered_resps"][0])
+            assert failure_reason(sample["filtered_resps"][0]) == " ".join(
+                media[BUILD_ERROR_KEY].split()
+            )
+            assert sample["exact_match"] is None and sample["exact_match_norm"] is None
+            assert (sample["n_failed"], sample["n_scored"]) == (1, 0)
         else:
             assert BUILD_ERROR_KEY not in media and len(media["visual"]) == 1
             assert sample["filtered_resps"][0] in ("A", "B")
+    # The task's metrics cover the answered docs only; the counts say so.
+    result = broken["results"]["results"]["weird"]
+    answered = [s["exact_match"] for s in samples if s["doc"]["meta"]["id"] not in bad_ids]
+    assert (result["n_scored,none"], result["n_failed,none"]) == (len(samples) - 2, 2)
+    assert result["exact_match,none"] == pytest.approx(sum(answered) / len(answered))
 
 
 # -- a missing media cell in a task whose media is required -----------------------------------

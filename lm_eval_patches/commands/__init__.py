@@ -8,6 +8,8 @@ returning the exit status. Add a command by writing a module here and naming it 
 # Module names under lm_eval_patches.commands, in the order ``mera-mm --help`` lists them.
 COMMANDS: list[str] = [
     "fixtures",
+    "pack",
+    "validate",
     "check_dataset",
     "new_task",
     "mirror",

@@ -15,7 +15,7 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
-from lm_eval_patches.failures import FAILED_ANSWER, FAILURES, failed_at_build
+from lm_eval_patches.failures import FAILURES, build_failure_answer, failed_at_build
 
 
 class MeraBaselineLM(LM):
@@ -55,7 +55,7 @@ class MeraBaselineLM(LM):
                 task_name, str(request.doc_id), "mera-baseline only answers MERA tasks"
             )
         if failed_at_build(request.args):
-            return FAILED_ANSWER
+            return build_failure_answer(request.args)
         doc_key = str((doc.get("meta") or {}).get("id", request.doc_id))
         options = task.answer_options(doc)
         if task.answer_kind == "letter" or (task.answer_kind == "auto" and options):

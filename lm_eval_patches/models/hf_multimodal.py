@@ -24,7 +24,8 @@ import torch
 from lm_eval.api.instance import Instance
 from tqdm import tqdm
 
-from lm_eval_patches.failures import FAILED_ANSWER, FAILURES, failed_at_build
+from lm_eval_patches.errors import SettingsError
+from lm_eval_patches.failures import FAILURES, build_failure_answer, failed_at_build
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.image import check_resize_args, decode_image, resize_image
 from lm_eval_patches.media.ref import MediaRef
@@ -40,7 +41,9 @@ def _optional_int(name: str, value: Any) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+        raise SettingsError(
+            f"hf-multimodal --model_args: {name} must be an integer, got {value!r}"
+        ) from None
 
 
 def doc_label(request: Instance) -> str:
@@ -71,7 +74,13 @@ class MeraHFMultimodalLM(HFMultimodalLM):
             "height": _optional_int("image_height", image_height),
             "max_side": _optional_int("image_max_side", image_max_side),
         }
-        check_resize_args(**sizes)  # before loading weights, so a bad combination fails fast
+        try:  # before loading weights, so a bad combination fails fast
+            check_resize_args(**sizes)
+        except ValueError as exc:
+            hint = ""
+            if "combined" in str(exc):
+                hint = "; pass image_max_side alone, or image_width and/or image_height"
+            raise SettingsError(f"hf-multimodal --model_args: {exc}{hint}") from exc
         if device is None:
             # Upstream defaults to "cuda" even on machines without one.
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -158,7 +167,7 @@ class MeraHFMultimodalLM(HFMultimodalLM):
             ready: list[tuple[int, Instance]] = []
             for index, request in enumerate(window, start):
                 if failed_at_build(request.args):
-                    answers[index] = FAILED_ANSWER
+                    answers[index] = build_failure_answer(request.args)
                     continue
                 prepared, problem = self._prepared(request)
                 if prepared is None:

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import datasets
 import pyarrow as pa
 from datasets.table import InMemoryTable
 
+from lm_eval_patches.errors import UserError
 from lm_eval_patches.media.mime import sniff_mime
 from lm_eval_patches.media.ref import MediaRef
 
@@ -40,7 +42,7 @@ DESCRIPTOR_FEATURES = {
 }
 
 
-class DatasetSourceError(RuntimeError):
+class DatasetSourceError(UserError, RuntimeError):
     """A dataset or config that cannot be found, with what is available."""
 
 
@@ -67,6 +69,17 @@ def _mirror_cache_dir(folder: Path) -> str:
     return str(Path(datasets.config.HF_DATASETS_CACHE) / "mera-mirrors" / digest.hexdigest()[:16])
 
 
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
 def load_source(task: str, dataset_path: str, config: str | None) -> datasets.DatasetDict:
     """Load a dataset (mirror first), with clear errors for unknown datasets and configs."""
     local = mirror_path(dataset_path)
@@ -80,7 +93,10 @@ def load_source(task: str, dataset_path: str, config: str | None) -> datasets.Da
                     f"(mirror {local}); available: {', '.join(available)}"
                 )
         if local is not None:
-            return datasets.load_dataset(source, name=config, cache_dir=_mirror_cache_dir(local))
+            with _no_progress_bars():  # a local read takes no time; two bars per task is noise
+                return datasets.load_dataset(
+                    source, name=config, cache_dir=_mirror_cache_dir(local)
+                )
         return datasets.load_dataset(source, name=config)
     except DatasetSourceError:
         raise
@@ -89,6 +105,11 @@ def load_source(task: str, dataset_path: str, config: str | None) -> datasets.Da
         root = os.environ.get("MERA_DATA_DIR")
         if local:
             hint = ""
+        elif root and not Path(root).expanduser().is_dir():
+            hint = (
+                f" The mirror MERA_DATA_DIR={root} does not exist; point MERA_DATA_DIR at a "
+                "mirror folder (mera-mm fixtures --out DIR writes one)."
+            )
         elif root:
             hint = (
                 f" The mirror MERA_DATA_DIR={root} has no folder {dataset_path}; "

@@ -6,8 +6,13 @@ normalised EM: the answer ``lm_eval_patches.answers`` reads in the reply (reason
 removed; an option letter that stands as the answer, among the doc's own ``option_*`` labels;
 numbers as numbers; normalised text) against the gold; ``group_exact_match`` counts a ruHHH
 group right only when all its items are; ``intent_em``/``slot_f1`` score ruSLUn. Docs without
-a gold (private test splits) score None and are left out; a metric with no scored
-doc is NaN with a warning, never a fake 0.
+a gold (private test splits) and failed requests (see ``lm_eval_patches.failures``) score None
+and are left out; a metric with no scored doc has no value (``None``: JSON ``null``, an empty
+table cell), never a fake 0.
+
+Every MERA task also reports two counts (aggregation ``mera_count``, a sum): ``n_scored``, the
+samples that got a score, and ``n_failed``, the samples whose request failed. Its *score* (what
+the MERA groups average, see ``lm_eval_patches.groups``) is the mean of its ``score_metrics``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ class ScoringOptions:
     # [opening, closing] marker pairs removed from replies before exact_match_norm and the
     # ruSLUn metrics read them; [] keeps reasoning. The parity exact_match never strips.
     reasoning_delimiters: tuple[tuple[str, str], ...] = answers.DEFAULT_REASONING_DELIMITERS
+    # The metrics whose mean is the task's score in MERA groups (default: by kind, see below).
+    score: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -43,14 +50,27 @@ class ScoringOptions:
         raw = dict(raw or {})
         known = {
             k: raw.pop(k)
-            for k in ("kind", "ignore_case", "ignore_punctuation", "group_by")
+            for k in ("kind", "ignore_case", "ignore_punctuation", "group_by", "score")
             if k in raw
         }
         if "reasoning_delimiters" in raw:
             pairs = raw.pop("reasoning_delimiters") or ()
             answers.strip_reasoning("", pairs)  # validates the pairs
             known["reasoning_delimiters"] = tuple((str(o), str(c)) for o, c in pairs)
+        if isinstance(known.get("score"), str):
+            known["score"] = [known["score"]]
         return cls(**known, extra=raw)
+
+    @property
+    def score_metrics(self) -> list[str]:
+        """Metrics averaged into the task's score: ``exact_match_norm`` for EM tasks (the
+        answer a person would read), the mean of ``intent_em`` and ``slot_f1`` for ruSLUn."""
+        if self.score:
+            return list(self.score)
+        return ["intent_em", "slot_f1"] if self.kind == "slun" else ["exact_match_norm"]
+
+
+COUNT_METRICS = ("n_scored", "n_failed")
 
 
 def lookup(doc: dict, dotted: str) -> Any:
@@ -95,29 +115,42 @@ def score_doc(options: ScoringOptions, doc: dict, prediction: str) -> dict[str, 
     return scores
 
 
-def _warn_if_unscored(name: str, value: float, total: int) -> float:
-    if math.isnan(value) and total:
-        log.warning(
-            "%s: none of %d docs has a gold answer (a private test split?). The metric is "
-            "reported as NaN; run with --predict_only and submit to the MERA site instead.",
-            name,
-            total,
-        )
-    return value
+def failed_scores(options: ScoringOptions, doc: dict) -> dict[str, Any]:
+    """Per-doc metric values of a failed request: the keys of :func:`score_doc`, all None
+    (a grouped metric keeps its group key: ``(group_id, None)``)."""
+    shape = score_doc(options, doc, "")
+    return {
+        name: (value[0], None) if isinstance(value, tuple) else None
+        for name, value in shape.items()
+    }
+
+
+def is_scored(options: ScoringOptions, scores: dict[str, Any]) -> bool:
+    """True when every score metric of the doc has a value (gold present, request answered)."""
+    return all(scores.get(name) is not None for name in options.score_metrics)
+
+
+def _value_or_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
 
 
 @register_aggregation("mera_mean")
-def mera_mean(items: list[float | None]) -> float:
-    """Mean over docs that have a gold answer (NaN when none has)."""
-    return _warn_if_unscored("metric", metrics.mean_of_scored(list(items)), len(items))
+def mera_mean(items: list[float | None]) -> float | None:
+    """Mean over docs that have a score (None when none has: no gold, or every request failed)."""
+    return _value_or_none(metrics.mean_of_scored(list(items)))
 
 
 @register_aggregation("mera_group_mean")
-def mera_group_mean(items: list[tuple[Any, int | None]]) -> float:
-    """Share of groups whose items are all right (ruHHH group EM)."""
-    return _warn_if_unscored(
-        "group_exact_match", metrics.group_all_correct(list(items)), len(items)
-    )
+def mera_group_mean(items: list[tuple[Any, int | None]]) -> float | None:
+    """Share of groups whose scored items are all right (ruHHH group EM); None when no group
+    has a scored item."""
+    return _value_or_none(metrics.group_all_correct(list(items)))
+
+
+@register_aggregation("mera_count")
+def mera_count(items: list[int]) -> int:
+    """How many docs counted (a sum of 0/1 per doc): ``n_scored`` and ``n_failed``."""
+    return int(sum(items))
 
 
 def _passthrough(items: Any) -> Any:
@@ -127,6 +160,13 @@ def _passthrough(items: Any) -> Any:
 for _name in ("exact_match_norm", "intent_em", "slot_f1"):
     register_metric(
         metric=_name, higher_is_better=True, output_type="generate_until", aggregation="mera_mean"
+    )(_passthrough)
+for _name in COUNT_METRICS:
+    register_metric(
+        metric=_name,
+        higher_is_better=_name == "n_scored",
+        output_type="generate_until",
+        aggregation="mera_count",
     )(_passthrough)
 register_metric(
     metric="group_exact_match",

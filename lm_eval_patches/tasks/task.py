@@ -24,7 +24,8 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
 from lm_eval_patches.answers import option_labels
-from lm_eval_patches.failures import BUILD_ERROR_KEY, FAILURES
+from lm_eval_patches.errors import SettingsError, UserError
+from lm_eval_patches.failures import BUILD_ERROR_KEY, FAILURES, is_failure
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.forms import load_mode, materialise, resize_from_env
 from lm_eval_patches.media.ref import MediaRef, frame_refs
@@ -37,7 +38,13 @@ from lm_eval_patches.tasks.prompt import (
     fill_instruction,
     order_fields_by_placeholders,
 )
-from lm_eval_patches.tasks.scoring import ScoringOptions, score_doc
+from lm_eval_patches.tasks.scoring import (
+    COUNT_METRICS,
+    ScoringOptions,
+    failed_scores,
+    is_scored,
+    score_doc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +79,23 @@ class MeraTask(ConfigurableTask):
             raise ValueError(f"task {config.get('task')}: mera.scoring: {err}") from err
         self._loaded: LoadedDataset | None = None
         self._fewshot_used: list[dict] = []
+        self._warned_no_gold = False
         super().__init__(config=config, **kwargs)
+        self._add_count_metrics()
         ACTIVE_TASKS[self.config.task] = self
+
+    def _add_count_metrics(self) -> None:
+        """``n_scored`` and ``n_failed`` on every task, whatever its YAML's metric_list says:
+        failure accounting is not a task's choice."""
+        from lm_eval.api.registry import get_metric, get_metric_aggregation, is_higher_better
+
+        if "bypass" in self._metric_fn_list:
+            return
+        for name in COUNT_METRICS:
+            self._metric_fn_list[name] = get_metric(name)
+            self._metric_fn_kwargs[name] = {}
+            self._aggregation_list[name] = get_metric_aggregation(name)
+            self._higher_is_better[name] = is_higher_better(name)
 
     # -- data ---------------------------------------------------------------------------------
     def download(self, dataset_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -152,6 +174,8 @@ class MeraTask(ConfigurableTask):
     def fewshot_context(self, doc: dict, num_fewshot: int, *args: Any, **kwargs: Any) -> Any:
         # Remember which shots were drawn so their media go into the request too, in order.
         self._fewshot_used = []
+        if num_fewshot > 0:
+            self._check_num_fewshot(num_fewshot)
         if num_fewshot > 0 and hasattr(self, "sampler"):
             original = self.sampler.sample
 
@@ -166,6 +190,17 @@ class MeraTask(ConfigurableTask):
             finally:
                 self.sampler.sample = original
         return super().fewshot_context(doc, num_fewshot, *args, **kwargs)
+
+    def _check_num_fewshot(self, num_fewshot: int) -> None:
+        """A clear error instead of random.sample's "Sample larger than population"."""
+        split = self.config.fewshot_split or self.config.training_split
+        available = len(self.dataset[split]) if split and split in self.dataset else 0
+        if num_fewshot > available:
+            raise UserError(
+                f"task {self.config.task}: --num_fewshot {num_fewshot} is larger than its "
+                f"few-shot split {split!r} ({available} docs); use --num_fewshot {available} "
+                "or less (official MERA runs are zero-shot)"
+            )
 
     def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> Instance:
         kwargs.pop("apply_chat_template", None)
@@ -193,7 +228,11 @@ class MeraTask(ConfigurableTask):
                 for ref in refs
                 for f in (frame_refs(ref, frames) if ref.kind == "video" else [ref])
             ]
-        mode = load_mode() or (None if RUN_OPTIONS.backend_resolves_media else "LOAD_OBJECT")
+        try:
+            mode = load_mode()
+        except ValueError as exc:
+            raise SettingsError(f"task {self.config.task}: {exc} Unset all but one.") from exc
+        mode = mode or (None if RUN_OPTIONS.backend_resolves_media else "LOAD_OBJECT")
         sizes = resize_from_env() if mode else {}
         media: dict[str, list] = {}
         for ref in refs:
@@ -201,13 +240,39 @@ class MeraTask(ConfigurableTask):
         return media
 
     # -- scoring ------------------------------------------------------------------------------
+    def apply_filters(self) -> Any:
+        """lm-eval's filters, except that a failure answer stays as it is under every filter
+        (a regex or JSON filter would otherwise turn it into a reply-like string)."""
+        outcome = super().apply_filters()
+        for instance in getattr(self, "_instances", None) or []:
+            failed = next((r for r in instance.resps if is_failure(r)), None)
+            if failed is not None:
+                for name in list(instance.filtered_resps):
+                    instance.filtered_resps[name] = failed
+        return outcome
+
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
+        """Per-doc metric values plus ``n_scored``/``n_failed``; a failed request scores None
+        on every metric (left out of the means) and counts as failed."""
         if "bypass" in self._metric_fn_list:
             return {"bypass": None}
         prediction = results[0] if results else ""
         if isinstance(prediction, list):  # filters without take_first keep a list
             prediction = prediction[0] if prediction else ""
-        scores = score_doc(self.scoring, doc, str(prediction))
+        failed = is_failure(prediction)
+        if failed:
+            scores = failed_scores(self.scoring, doc)
+        else:
+            scores = score_doc(self.scoring, doc, str(prediction))
+        scored = not failed and is_scored(self.scoring, scores)
+        if not failed and not scored and not self._warned_no_gold:
+            self._warned_no_gold = True
+            log.warning(
+                "task %s: docs without a gold answer (a private test split?) get no score; "
+                "run with --predict_only and submit to the MERA site instead.",
+                self.config.task,
+            )
+        scores.update(n_scored=int(scored), n_failed=int(failed))
         return {name: value for name, value in scores.items() if name in self._metric_fn_list}
 
     # -- for the baseline ---------------------------------------------------------------------
