@@ -97,6 +97,8 @@ def test_page_commands_run(page: Path, mirror: Path, tmp_path: Path) -> None:
     for name in ("multimodal_tasks", "docs"):
         shutil.copytree(REPO / name, work / name)
     shutil.copy2(REPO / "README.md", work / "README.md")
+    # Pages may name the venv's commands by path (.venv/bin/mera-mm), as the Makefile does.
+    (work / ".venv").symlink_to(BIN.parent, target_is_directory=True)
     script = "\n".join(
         f"# {_name(page)}:{b.line}\n{b.code}" for b in blocks(page) if b.not_run is None
     )
