@@ -20,8 +20,12 @@ from lm_eval_patches.dataset_check.run import check_dataset
 from lm_eval_patches.fixtures.builder import FixtureOptions, build_fixtures
 from lm_eval_patches.tasks.prompt import PLACEHOLDER_RE
 
-NEW = {"rutoyvqa": "image", "rutoyaqa": "audio", "rutoyvideoqa": "video"}
-DATASETS = {"rutoyvqa": "ruToyVQA", "rutoyaqa": "ruToyAQA", "rutoyvideoqa": "ruToyVideoQA"}
+NEW = {"scaffoldvqa": "image", "scaffoldaqa": "audio", "scaffoldvideoqa": "video"}
+DATASETS = {
+    "scaffoldvqa": "ScaffoldVQA",
+    "scaffoldaqa": "ScaffoldAQA",
+    "scaffoldvideoqa": "ScaffoldVideoQA",
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +33,7 @@ def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("new-task")
     pack = root / "multimodal_tasks"
     shutil.copytree(TASKS_DIR, pack)
+    (root / "docs" / "tasks").mkdir(parents=True)  # a repository: new-task keeps its catalogue
     for name, modality in NEW.items():
         args = ["new-task", name, "--modality", modality, "--dataset", DATASETS[name]]
         access = ["--access", "private"] if modality == "audio" else []
@@ -36,20 +41,20 @@ def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mirror = root / "mirror"
     options = FixtureOptions(private=True)  # as the hub serves them: private golds hidden
     build_fixtures(mirror, list(DATASETS.values()), options, include_paths=[pack])
-    return {"pack": pack, "mirror": mirror}
+    return {"pack": pack, "mirror": mirror, "catalogue": root / "docs" / "tasks"}
 
 
 def test_scaffold_files(scaffolded: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
-    folder = scaffolded["pack"] / "rutoyvqa"
+    folder = scaffolded["pack"] / "scaffoldvqa"
     assert sorted(p.name for p in folder.iterdir()) == [
         "README.md",
         "fixture.yaml",
-        "rutoyvqa.yaml",
+        "scaffoldvqa.yaml",
     ]
-    assert "include: ../_mera_template_yaml" in (folder / "rutoyvqa.yaml").read_text()
+    assert "include: ../_mera_template_yaml" in (folder / "scaffoldvqa.yaml").read_text()
     # A second scaffold of the same name, a bad name or a foreign folder is refused.
     pack = str(scaffolded["pack"])
-    assert main(["new-task", "rutoyvqa", "--modality", "image", "--tasks-dir", pack]) == 2
+    assert main(["new-task", "scaffoldvqa", "--modality", "image", "--tasks-dir", pack]) == 2
     assert main(["new-task", "Bad-Name", "--modality", "image", "--tasks-dir", pack]) == 2
     assert main(["new-task", "weird", "--modality", "image", "--tasks-dir", pack]) == 2
     err = capsys.readouterr().err
@@ -87,3 +92,11 @@ def test_scaffolded_datasets_pass_check_dataset(scaffolded: dict[str, Path]) -> 
         report = check_dataset(scaffolded["mirror"] / "MERA-evaluation" / dataset)
         assert report.access == ("private" if NEW[name] == "audio" else "public")
         assert not report.errors(), report.to_text()
+
+
+def test_scaffold_updates_the_task_catalogue(scaffolded: dict[str, Path]) -> None:
+    from lm_eval_patches.catalogue import stale_pages
+
+    assert stale_pages(scaffolded["pack"], scaffolded["catalogue"]) == []
+    index = (scaffolded["catalogue"] / "README.md").read_text(encoding="utf-8")
+    assert "| [scaffoldaqa](scaffoldaqa.md) | not grouped | not grouped | `scaffoldaqa` |" in index

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -13,6 +14,12 @@ def run(args: argparse.Namespace) -> int:
     written = write_scaffold(scaffold, args.tasks_dir)
     for path in written:
         print(f"wrote {path}")
+    catalogue = Path(args.tasks_dir).resolve().parent / "docs" / "tasks"
+    if catalogue.is_dir():  # inside the repository: keep the generated task catalogue current
+        from lm_eval_patches.catalogue import write_pages
+
+        write_pages(args.tasks_dir, catalogue)
+        print(f"updated the task catalogue in {catalogue}")
     pack = args.tasks_dir
     print(
         "next: edit the prompt, fields and README; then\n"
