@@ -75,6 +75,8 @@ class MediaChecker:
                 self._check_video(ref, label, where, report)
         except MediaError as exc:
             report.add("unreadable", ERROR, f"{label}: {exc.message}", **where)
+        except Exception as exc:  # noqa: BLE001 - one odd file must not end the whole check
+            report.add("unreadable", ERROR, f"{label}: {type(exc).__name__}: {exc}", **where)
 
     # -- format and exact duplicates ------------------------------------------------------
     def _check_format(self, ref: MediaRef, cell: MediaCell, label: str, where, report) -> bool:
