@@ -6,7 +6,7 @@ DATA ?= .mera-data
 DEMO_OUT ?= demo-output
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup browser demo test lint bench clean
 
 # torch is pinned and installed first: anything that pulls an unpinned torch gets a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -18,6 +18,11 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# The report's browser test drives Debian's chromium (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 demo: setup
 	$(BIN)/mera-mm fixtures --out $(DATA)
 	$(OFFLINE) MERA_DATA_DIR=$(abspath $(DATA)) $(BIN)/lm-eval --model mera-baseline \
@@ -27,8 +32,9 @@ demo: setup
 	@echo "results and samples: $(DEMO_OUT)/mera-baseline/"
 	$(OFFLINE) MERA_DATA_DIR=$(abspath $(DATA)) $(BIN)/mera-mm pack --outputs_dir $(DEMO_OUT) \
 		--model_args model=mera-baseline,seed=1234 --dst_dir $(DEMO_OUT)/submission
+	$(OFFLINE) MERA_DATA_DIR=$(abspath $(DATA)) $(BIN)/mera-mm report $(DEMO_OUT) -o $(DEMO_OUT)/report.html
 
-test: setup
+test: setup browser
 	$(OFFLINE) $(BIN)/python -m pytest -q -n auto
 
 lint: setup
@@ -37,6 +43,8 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_video.py
+	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_report.py
 
 clean:
 	rm -rf $(DATA) $(DEMO_OUT) .pytest_cache

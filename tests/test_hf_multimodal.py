@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -86,8 +87,13 @@ def test_resolve_image_applies_mera_resize_rules() -> None:
     assert bare_lm(width=30).resolve_image(image_ref(png((10, 5)), 1)).size == (10, 5)
     with pytest.raises(MediaError, match="task t, doc 2, field inputs.image"):
         lm.resolve_image(image_ref(b"not an image", 2))
-    with pytest.raises(TypeError, match="dict"):
+    # Every form the project produces is accepted (LOAD_BASE64's dict included).
+    data_url = {"url": "data:image/png;base64," + base64.b64encode(png((100, 50))).decode()}
+    assert lm.resolve_image(data_url).size == (20, 10)
+    with pytest.raises(MediaError, match="cannot decode"):
         lm.resolve_image({"url": "data:image/png;base64,AAAA"})
+    with pytest.raises(TypeError, match="cannot use"):
+        lm.resolve_image(12)
 
 
 @pytest.mark.parametrize(
@@ -227,3 +233,53 @@ def test_chat_template_places_images_at_placeholders(lm: MeraHFMultimodalLM, mon
     )
     assert isinstance(answers[0], str)
     assert spy.calls[0]["text"] == [context] and spy.calls[0]["sizes"] == [(20, 10)]
+
+
+def test_every_media_form_resolves_to_the_same_upright_picture(monkeypatch, tmp_path: Path) -> None:
+    """The same picture as a lazy ref and in every LOAD_* form: same size, same pixels (up to
+    JPEG re-encoding), upright; and through ``_prepared`` none of them fails."""
+    import numpy as np
+
+    from lm_eval_patches.media.forms import LOAD_SWITCHES, materialise
+
+    monkeypatch.setenv("LM_EVAL_MEDIA_DIR", str(tmp_path))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: every form must arrive upright
+    buf = io.BytesIO()
+    stored = Image.new("RGB", (60, 30), "red")
+    stored.paste((0, 0, 255), (30, 0, 60, 30))
+    stored.save(buf, format="JPEG", exif=exif.tobytes(), quality=95)
+    ref = image_ref(buf.getvalue(), 1)
+    forms = {"ref": ref, **{mode: materialise(ref, mode) for mode in LOAD_SWITCHES}}
+    lm = bare_lm(max_side=20)
+    pictures = {name: lm.resolve_image(value) for name, value in forms.items()}
+    reference = np.asarray(pictures["ref"], dtype=int)
+    for name, picture in pictures.items():
+        assert picture.size == (10, 20), name  # upright: 30 wide, 60 tall, scaled to 20
+        diff = np.abs(np.asarray(picture, dtype=int) - reference)
+        assert diff.mean() <= 2 and diff.max() <= 40, name  # JPEG ringing at the red/blue edge
+        assert picture.getpixel((5, 2))[0] > 200 and picture.getpixel((5, 17))[2] > 200, name
+    for name, value in forms.items():
+        prepared, problem = lm._prepared(request(1, "<image> Что это?", {"visual": [value]}))
+        assert problem is None and prepared.args[2]["visual"][0].size == (10, 20), name
+
+
+def test_huge_image_is_answered_and_an_undecodable_one_fails_alone(
+    lm: MeraHFMultimodalLM, monkeypatch
+) -> None:
+    """The 180-megapixel case as a lazy reference: decoded under the budget and answered."""
+    huge = (Path(__file__).parent / "cases" / "huge_20000x9000.png").read_bytes()
+    monkeypatch.setenv("MERA_IMAGE_MAX_PIXELS", "1000000")
+    reqs = [
+        request(1, "<image> Что это?", {"visual": [image_ref(huge, 1)]}),
+        request(2, "<image> Что это?", {"visual": [image_ref(png((30, 20)), 2)]}),
+    ]
+    before = len(FAILURES.items)
+    answers = lm.generate_until(reqs, disable_tqdm=True)
+    assert FAILURES.items[before:] == [] and all(isinstance(a, str) for a in answers)
+    # Past the decode ceiling (lowered here) only that request fails, naming task, doc, field.
+    monkeypatch.setattr("lm_eval_patches.media.image.DECODE_CEILING_PIXELS", 10_000_000)
+    answers = lm.generate_until(reqs, disable_tqdm=True)
+    (failure,) = FAILURES.items[before:]
+    assert failure.doc == "id-1" and "task t, doc 1, field inputs.image" in failure.reason
+    assert is_failure(answers[0]) and isinstance(answers[1], str)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
 BytesLoader = Callable[[], bytes]
+# (content sha256, pixel budget) -> (plain?, file stem): header facts read once per image.
+_IMAGE_FORMS: dict[tuple[str, int], tuple[bool, str]] = {}
 
 
 class MediaRef(dict):
@@ -130,9 +132,14 @@ class MediaRef(dict):
             return fn(self.read_bytes(), *args, **kwargs)
 
     def as_pil(
-        self, width: int | None = None, height: int | None = None, max_side: int | None = None
+        self,
+        width: int | None = None,
+        height: int | None = None,
+        max_side: int | None = None,
+        max_pixels: int | None = None,
     ) -> Image.Image:
-        """An RGB PIL image, resized by the original's rules when any size is given."""
+        """An upright 8-bit RGB PIL image (see ``media/image.py``: EXIF orientation, every mode,
+        alpha on white, at most ``max_pixels``), resized by the original's rules when asked."""
         from lm_eval_patches.media.image import decode_image, resize_image
 
         self._expect("image")
@@ -140,8 +147,45 @@ class MediaRef(dict):
             with self.located():
                 img = self._pil_loader()
         else:
-            img = self._decoded(decode_image)
+            img = self._decoded(decode_image, max_pixels)
         return resize_image(img, width, height, max_side)
+
+    def as_bytes(self, max_pixels: int | None = None) -> tuple[bytes, str | None]:
+        """Bytes and MIME to send: the source bytes unchanged, except an image that is not
+        plain (see ``image.is_plain``: 8-bit RGB/L, upright, opaque, within the pixel budget,
+        JPEG/PNG/WebP), which is normalised once and encoded (JPEG for JPEG sources, else PNG)."""
+        data = self.read_bytes()
+        if self.kind != "image" or self._pil_loader is not None:
+            return data, self.mime or sniff_mime(data)
+        plain, _ = self._image_form(data, max_pixels)
+        if plain:
+            return data, self.mime or sniff_mime(data)
+        from lm_eval_patches.media.image import encode_image
+
+        img = self.as_pil(max_pixels=max_pixels)
+        return encode_image(img, like_jpeg=self.mime == "image/jpeg")
+
+    def _image_form(self, data: bytes | None, max_pixels: int | None) -> tuple[bool, str]:
+        """(plain?, file stem) of this image under the budget, remembered per content hash."""
+        from lm_eval_patches.media import image
+
+        budget = image.max_pixels(max_pixels)
+        key = (self.sha256, budget)
+        known = _IMAGE_FORMS.get(key)
+        if known is not None:
+            return known
+        if data is None:
+            data = self.read_bytes()
+        with self.located():
+            facts = image.image_facts(data)
+        plain = image.is_plain(facts, budget)
+        stem = f"image-{self.sha256}"
+        if not plain:  # normalised pixels get a name of their own, never the source's
+            stem += "-rgb" if facts.size[0] * facts.size[1] <= budget else f"-rgb-max{budget}"
+        if len(_IMAGE_FORMS) > 4096:
+            _IMAGE_FORMS.clear()
+        _IMAGE_FORMS[key] = (plain, stem)
+        return plain, stem
 
     def as_audio(
         self, target_rate: int | None = 16000, mono: bool = True
@@ -178,20 +222,30 @@ class MediaRef(dict):
             return self._decoded(probe_video).duration_s
         raise self.error("an image has no duration")
 
-    def as_data_url(self) -> str:
-        """``data:<real mime>;base64,...`` of the source bytes (no re-encoding)."""
-        data = self.read_bytes()
-        mime = self.mime or sniff_mime(data) or "application/octet-stream"
+    def as_data_url(self, max_pixels: int | None = None) -> str:
+        """``data:<real mime>;base64,...`` of :meth:`as_bytes` (source bytes unless an image
+        needs normalising)."""
+        data, mime = self.as_bytes(max_pixels)
+        mime = mime or "application/octet-stream"
         return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
-    def as_file(self, root: str | os.PathLike | None = None) -> Path:
-        """A content-addressed file ``<root>/<kind>s/<kind>-<sha256>.<real ext>``, written once."""
+    def as_file(self, root: str | os.PathLike | None = None, max_pixels: int | None = None) -> Path:
+        """A content-addressed file ``<root>/<kind>s/<kind>-<sha256>.<real ext>`` of
+        :meth:`as_bytes`, written once (a normalised image is named ``...-rgb`` or, when the
+        budget reduced it, ``...-rgb-max<budget>``)."""
         folder = Path(root or media_root()) / f"{self.kind}s"
-        path = folder / f"{self.kind}-{self.sha256}.{extension_for(self.mime)}"
+        if self.kind == "image" and self._pil_loader is None:
+            plain, stem = self._image_form(None, max_pixels)
+            jpeg = self.mime == "image/jpeg"
+            mime = self.mime if plain else ("image/jpeg" if jpeg else "image/png")
+        else:
+            stem, mime = f"{self.kind}-{self.sha256}", self.mime
+        path = folder / f"{stem}.{extension_for(mime)}"
         if not path.exists():
+            data, _ = self.as_bytes(max_pixels)
             folder.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-            tmp.write_bytes(self.read_bytes())
+            tmp.write_bytes(data)
             tmp.replace(path)  # atomic: a concurrent reader never sees half a file
         return path
 

@@ -5,7 +5,14 @@ seconds.  The default PyAV path seeks to the keyframe before each target, decode
 with threaded decoding and skips non-reference frames while still far from the target, so
 the cost grows with the number of frames asked for rather than with the clip length.
 decord and torchcodec are used when installed; ``decoder="auto"`` falls back from one to
-the next when a decoder fails on a file.  Heavy libraries are imported lazily.
+the next when a decoder fails on a file (or declines it: see ``media/video_alt.py``).  Heavy
+libraries are imported lazily.
+
+Every decoder returns the frames a player shows: turned by the container's display rotation
+(90/180/270, as phones record), and for a clip cut mid-GOP (its first packets reference frames
+that are not in the file) the first decodable frame stands in for every earlier time.  Frame
+numbers agree across decoders within one frame (tests/test_video_parity.py), which is what
+lets the frame cache ignore which decoder filled it.
 """
 
 from __future__ import annotations
@@ -15,16 +22,19 @@ import io
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
+from lm_eval_patches.media.clip_facts import ClipFacts, clip_facts, frame_rotation, turn
 from lm_eval_patches.media.errors import MediaError
 
 __all__ = [
     "AUTO_ORDER",
     "DEFAULT_NUM_FRAMES",
+    "ClipFacts",
     "VideoInfo",
+    "clip_facts",
     "probe_video",
     "sample_frame_times",
     "sample_frames",
@@ -47,9 +57,10 @@ class VideoInfo:
     duration_s: float
     fps: float
     frame_count: int  # from the container when stored, else estimated as duration * fps
-    width: int
+    width: int  # as displayed: coded width and height swapped for a 90/270 rotation
     height: int
     codec: str
+    rotation: int = 0  # counter-clockwise degrees a player turns the coded frames (0/90/180/270)
 
 
 def sniff_video_mime(data: bytes) -> str | None:
@@ -110,14 +121,19 @@ def _info(container, stream) -> VideoInfo:
 
 
 def probe_video(data: bytes) -> VideoInfo:
-    """Read duration, frame rate, size and codec from the container headers.
+    """Read duration, frame rate, displayed size, rotation and codec of the first video stream
+    (headers, plus the first decodable frame, which carries the display rotation).
 
     Raises:
         MediaError: The bytes cannot be opened or hold no video stream.
     """
     container, stream = _open(data)
     with container:
-        return _info(container, stream)
+        info = _info(container, stream)
+    facts = clip_facts(data)
+    if facts.rotation in (90, 270):
+        return replace(info, width=info.height, height=info.width, rotation=facts.rotation)
+    return replace(info, rotation=facts.rotation)
 
 
 def sample_frame_times(
@@ -171,7 +187,21 @@ class _PyAVSeeker:
         stream.thread_type = "AUTO"  # frame + slice threads; must be set before decoding
 
     def _decode_from(self, pts: float) -> None:
-        self.container.seek(max(int(math.floor(pts)), self.start), stream=self.stream)
+        import av
+
+        at = max(int(math.floor(pts)), self.start)
+        self.at_first = at <= self.start  # nothing decodable lies before where we land
+        try:
+            self.container.seek(at, stream=self.stream)
+        except (av.error.FFmpegError, OSError):
+            # No keyframe at or before ``at``: the clip was cut mid-GOP, so nothing before
+            # its first keyframe can be decoded. Go forward to that keyframe instead (or, with
+            # no index at all, to the very start and let the decoder find one).
+            self.at_first = True
+            try:
+                self.container.seek(at, stream=self.stream, backward=False)
+            except (av.error.FFmpegError, OSError):
+                self.container.seek(self.start, stream=self.stream, any_frame=True)
         self.frames, self.pending, self.last = self._generate(), None, None
 
     def _generate(self):
@@ -222,11 +252,11 @@ class _PyAVSeeker:
     def _find(self, target: float, limit: float):
         """Scan forward; if the seek landed past the target, seek further back and retry."""
         at, back = target, 1.0 / self.tb
-        found = self._scan(limit, first_ok=at <= self.start)
+        found = self._scan(limit, first_ok=getattr(self, "at_first", at <= self.start))
         while found is None and at > self.start:
             at = target - back
             self._decode_from(at)
-            found = self._scan(limit, first_ok=at <= self.start)  # before the first frame
+            found = self._scan(limit, first_ok=self.at_first)  # before the first frame
             back *= 2
         return found
 
@@ -264,42 +294,22 @@ def _frames_pyav(data: bytes, num_frames: int | None, fps: float | None) -> list
         convert = VideoReformatter()
         images: dict[float, Image.Image] = {}
         for t in sorted(set(times)):
-            frame = convert.reformat(seeker.frame_at(t), format="rgb24")
-            images[t] = Image.fromarray(frame.to_ndarray())
+            frame = seeker.frame_at(t)
+            rgb = convert.reformat(frame, format="rgb24")
+            images[t] = turn(Image.fromarray(rgb.to_ndarray()), frame_rotation(frame))
     return [images[t] for t in times]
 
 
 def _frames_decord(data: bytes, num_frames: int | None, fps: float | None) -> list[Image.Image]:
-    import numpy as np
-    from decord import VideoReader, cpu
+    from lm_eval_patches.media.video_alt import frames_decord
 
-    reader = VideoReader(io.BytesIO(data), ctx=cpu(0), num_threads=0)
-    n = len(reader)
-    if n == 0:
-        raise MediaError("video", "decord found no frames")
-    stamps = reader.get_frame_timestamp(range(n))  # (n, 2): start and end seconds
-    starts = stamps[:, 0] - stamps[0, 0]
-    times = sample_frame_times(float(stamps[-1, 1] - stamps[0, 0]), num_frames, fps)
-    idx = np.searchsorted(starts, np.asarray(times) + 1e-6, side="right") - 1
-    idx = np.clip(idx, 0, n - 1)
-    uniq, inverse = np.unique(idx, return_inverse=True)
-    batch = reader.get_batch(uniq.tolist()).asnumpy()
-    return [Image.fromarray(batch[i]) for i in inverse]
+    return frames_decord(data, num_frames, fps)
 
 
 def _frames_torchcodec(data: bytes, num_frames: int | None, fps: float | None) -> list[Image.Image]:
-    from torchcodec.decoders import VideoDecoder
+    from lm_eval_patches.media.video_alt import frames_torchcodec
 
-    decoder = VideoDecoder(data, seek_mode="exact")
-    meta = decoder.metadata
-    begin = meta.begin_stream_seconds or 0.0
-    end = meta.end_stream_seconds
-    duration = (end - begin) if end is not None else (meta.duration_seconds or 0.0)
-    times = sample_frame_times(float(duration), num_frames, fps)
-    last = begin + max(0.0, duration - 1e-6)  # "played at" must stay inside the stream
-    batch = decoder.get_frames_played_at(seconds=[min(begin + t, last) for t in times])
-    arrays = batch.data.permute(0, 2, 3, 1).cpu().numpy()  # NCHW -> NHWC uint8
-    return [Image.fromarray(a) for a in arrays]
+    return frames_torchcodec(data, num_frames, fps)
 
 
 _DECODERS: dict[str, Callable[[bytes, int | None, float | None], list[Image.Image]]] = {

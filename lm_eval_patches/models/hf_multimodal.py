@@ -2,8 +2,9 @@
 
 What differs from upstream ``lm_eval.models.hf_vlms.HFMultimodalLM``:
 
-- requests carry :class:`MediaRef` items (or PIL images / raw bytes from the LOAD_* switches);
-  they are decoded and resized a window of requests at a time, not a whole task at once;
+- requests carry :class:`MediaRef` items or any LOAD_* form (PIL images, bytes, data URLs, file
+  dicts); they are decoded (upright 8-bit RGB, alpha on white, within ``image_max_pixels``) and
+  resized a window of requests at a time, not a whole task at once;
 - ``image_width`` / ``image_height`` / ``image_max_side`` follow the original project's resize
   rules (``lm_eval_patches.media.image``), applied once, instead of upstream's;
 - a request whose media cannot be decoded is recorded in ``FAILURES`` and answered with the
@@ -27,8 +28,14 @@ from tqdm import tqdm
 from lm_eval_patches.errors import SettingsError
 from lm_eval_patches.failures import FAILURES, build_failure_answer, failed_at_build
 from lm_eval_patches.media.errors import MediaError
-from lm_eval_patches.media.image import check_resize_args, decode_image, resize_image
-from lm_eval_patches.media.ref import MediaRef
+from lm_eval_patches.media.forms import ref_from_form
+from lm_eval_patches.media.image import (
+    check_resize_args,
+    fit_pixels,
+    max_pixels,
+    resize_image,
+    to_rgb,
+)
 from lm_eval_patches.registration import import_upstream
 
 HFMultimodalLM = import_upstream("hf-multimodal", "lm_eval.models.hf_vlms", "HFMultimodalLM")
@@ -66,6 +73,7 @@ class MeraHFMultimodalLM(HFMultimodalLM):
         image_width: int | str | None = None,
         image_height: int | str | None = None,
         image_max_side: int | str | None = None,
+        image_max_pixels: int | str | None = None,
         device: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -81,6 +89,9 @@ class MeraHFMultimodalLM(HFMultimodalLM):
             if "combined" in str(exc):
                 hint = "; pass image_max_side alone, or image_width and/or image_height"
             raise SettingsError(f"hf-multimodal --model_args: {exc}{hint}") from exc
+        # The decode budget (MERA_IMAGE_MAX_PIXELS when not given), checked before loading too.
+        budget = _optional_int("image_max_pixels", image_max_pixels)
+        max_pixels(budget)
         if device is None:
             # Upstream defaults to "cuda" even on machines without one.
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -88,27 +99,24 @@ class MeraHFMultimodalLM(HFMultimodalLM):
         # its rules, which differ from the original project's (e.g. upscaling by max_side).
         super().__init__(pretrained, device=device, **kwargs)
         self.mera_image_sizes: dict[str, int | None] = sizes
+        self.mera_max_pixels: int | None = budget
 
     # -- media ---------------------------------------------------------------------------------
     def resolve_image(self, item: Any) -> Any:
         """A PIL image for one ``visual`` item, resized by the MERA rules.
 
-        MediaRefs decode lazily (MediaError on bad bytes, naming task/doc/field); PIL images
-        from other producers pass through the same resize; raw bytes (LOAD_BYTES) are decoded.
+        Accepts every form the project produces: MediaRefs (decoded lazily; MediaError on bad
+        bytes, naming task/doc/field), PIL images (LOAD_OBJECT or other producers: normalised
+        to RGB), bytes (LOAD_BYTES), ``{"url": data URL}`` (LOAD_BASE64) and file dicts
+        (LOAD_FILES).
         """
-        sizes = self.mera_image_sizes
-        if isinstance(item, MediaRef):
-            return item.as_pil(**sizes)
-        if isinstance(item, (bytes, bytearray)):
-            return resize_image(decode_image(bytes(item)), **sizes)
         from PIL import Image
 
+        sizes = self.mera_image_sizes
+        budget = getattr(self, "mera_max_pixels", None)
         if isinstance(item, Image.Image):
-            return resize_image(item, **sizes)
-        raise TypeError(
-            f"hf-multimodal cannot use a visual of type {type(item).__name__}; expected a "
-            "MediaRef, a PIL image or image bytes (unset LOAD_BASE64/LOAD_FILES for this backend)"
-        )
+            return resize_image(fit_pixels(to_rgb(item), max_pixels(budget)), **sizes)
+        return ref_from_form(item, "image").as_pil(**sizes, max_pixels=budget)
 
     def _prepared(self, request: Instance) -> tuple[Instance | None, str | None]:
         """The request with its visuals as resized PIL images, or None and why it can't be."""
@@ -118,7 +126,7 @@ class MeraHFMultimodalLM(HFMultimodalLM):
                 return None, f"hf-multimodal passes only images to the model; the request has {key}"
         try:
             images = [self.resolve_image(item) for item in aux.get("visual") or []]
-        except MediaError as err:
+        except (MediaError, TypeError) as err:
             return None, str(err)
         # A shallow copy: the original keeps its MediaRefs, so logged samples stay small.
         # Text-only docs get "visual": [] too, as upstream indexes that key unconditionally.

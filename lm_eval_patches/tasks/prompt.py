@@ -4,6 +4,11 @@ MERA instructions are templates: text slots are ``{name}`` (filled from ``inputs
 slots are ``<image>``, ``<audio>``, ``<video>`` or numbered ``<audio_1>``, ``<audio_2>``.
 Filling replaces only the slots that name a text field, so literal braces in the text (LaTeX,
 JSON schemas) survive, unlike the original's ``str.format``.
+
+Only the template's own placeholders are media slots. Text filled in from ``inputs`` (a question
+about the HTML tag ``<image>``) keeps its words, but every placeholder-shaped run in it gets an
+invisible WORD JOINER (U+2060) after its ``<``, so that no consumer of the prompt (ours, upstream
+lm-eval's ``<image>`` splitting, an API server's template) can take it for a slot.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from typing import Any
 
 PLACEHOLDER_RE = re.compile(r"<(image|audio|video)(?:_(\d+))?>")
 _SLOT_RE = re.compile(r"\{(\w+)\}")
+# Anything a consumer might read as a media slot, including "<image_3>" or "< Video >".
+_LITERAL_SLOT_RE = re.compile(r"<(\s*(?:image|audio|video)(?:_\d+)?\s*>)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 # The slot and punctuation that only closed it ("беседы: <context>. Далее" -> "беседы: Далее").
 _CONTEXT_RE = re.compile(r"\s*(?:<context>|\{context\})[.,;]?")
 
@@ -25,10 +33,16 @@ def fill_instruction(instruction: str, inputs: Mapping[str, Any], media: Mapping
         name = match.group(1)
         if name in inputs and name not in media:
             value = inputs[name]
-            return "" if value is None else str(value)
+            return "" if value is None else escape_media_slots(str(value))
         return match.group(0)
 
     return _SLOT_RE.sub(replace, instruction)
+
+
+def escape_media_slots(text: str) -> str:
+    """``text`` with every placeholder-shaped ``<image>``/``<audio_N>``/``<video>`` made literal
+    (a WORD JOINER after ``<``): text from a record is never a media slot."""
+    return _LITERAL_SLOT_RE.sub("<" + WORD_JOINER + r"\1", text)
 
 
 def drop_context_slot(text: str) -> str:

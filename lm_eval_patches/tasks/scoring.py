@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lm_eval.api.registry import register_aggregation, register_metric
 
 from lm_eval_patches import answers, metrics
+from lm_eval_patches.failures import is_failure
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,32 @@ def is_scored(options: ScoringOptions, scores: dict[str, Any]) -> bool:
 
 def _value_or_none(value: float) -> float | None:
     return None if math.isnan(value) else value
+
+
+def process_results(
+    options: ScoringOptions, metric_names: Iterable[str], doc: dict, results: list
+) -> dict[str, Any]:
+    """What ``MeraTask.process_results`` returns for one doc: the per-doc values of the
+    task's metrics (``metric_names``, from its ``metric_list``) given its filtered results,
+    plus ``n_scored``/``n_failed``. A failed request (``failures.is_failure``) scores None on
+    every metric (left out of the means) and counts as failed.
+
+    Shared with ``mera-mm score``, which re-scores saved samples logs with this same path.
+    """
+    names = set(metric_names)
+    if "bypass" in names:
+        return {"bypass": None}
+    prediction = results[0] if results else ""
+    if isinstance(prediction, list):  # filters without take_first keep a list
+        prediction = prediction[0] if prediction else ""
+    failed = is_failure(prediction)
+    if failed:
+        scores = failed_scores(options, doc)
+    else:
+        scores = score_doc(options, doc, str(prediction))
+    scored = not failed and is_scored(options, scores)
+    scores.update(n_scored=int(scored), n_failed=int(failed))
+    return {name: value for name, value in scores.items() if name in names}
 
 
 @register_aggregation("mera_mean")

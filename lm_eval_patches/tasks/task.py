@@ -16,6 +16,7 @@ through a ``mera:`` block (removed before lm-eval's TaskConfig sees the config):
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from typing import Any
@@ -38,13 +39,7 @@ from lm_eval_patches.tasks.prompt import (
     fill_instruction,
     order_fields_by_placeholders,
 )
-from lm_eval_patches.tasks.scoring import (
-    COUNT_METRICS,
-    ScoringOptions,
-    failed_scores,
-    is_scored,
-    score_doc,
-)
+from lm_eval_patches.tasks.scoring import COUNT_METRICS, ScoringOptions, process_results
 
 log = logging.getLogger(__name__)
 
@@ -205,27 +200,55 @@ class MeraTask(ConfigurableTask):
     def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> Instance:
         kwargs.pop("apply_chat_template", None)
         kwargs.pop("chat_template", None)
+        refs: dict[str, list] = {}
         try:
-            media = self._request_media(doc)
+            media = self._request_media(doc, refs)
         except MediaError as err:
             # One broken record must not sink the run: report it, and let the backend answer
             # the failure answer for this request (it sees the reason under "mera_error").
             FAILURES.record(self.config.task, self.doc_label(doc), str(err))
-            media = {BUILD_ERROR_KEY: str(err)}
-        arguments = (ctx, dict(self.config.generation_kwargs or {}), media)
-        return Instance(
+            media, refs = {BUILD_ERROR_KEY: str(err)}, {}
+        gen_kwargs = dict(self.config.generation_kwargs or {})
+        arguments = (ctx, gen_kwargs, media)
+        if RUN_OPTIONS.pass_multimodal_args_to_chat_history and BUILD_ERROR_KEY not in media:
+            arguments = self._chat_arguments(doc, ctx, gen_kwargs, media)
+        instance = Instance(
             request_type="generate_until", doc=doc, arguments=arguments, idx=0, **kwargs
         )
+        if len(arguments) > 2 and any(
+            v is not r for k in refs for v, r in zip(media[k], refs[k], strict=True)
+        ):
+            instance.mera_logged_media = refs  # what the samples log shows (see apply_filters)
+        return instance
 
-    def _request_media(self, doc: dict) -> dict[str, list]:
-        """Shot media first, then the doc's, in the form the LOAD_* switch asks for."""
-        refs = [ref for shot in self._fewshot_used for ref in self.doc_media(shot)]
-        refs += self.doc_media(doc)
+    def _chat_arguments(self, doc: dict, ctx: Any, gen_kwargs: dict, media: dict) -> tuple:
+        """Pass mode (the original's): the context becomes the chat messages with every medium
+        inside its turn, and there is no media argument. Only chat-history contexts (API
+        backends' JSON chat) can carry it; other backends keep the three-argument form."""
+        prompt = getattr(ctx, "prompt", None)  # lm-eval's JsonChatStr
+        if not isinstance(prompt, str):
+            return (ctx, gen_kwargs, media)
+        from lm_eval_patches.messages import ChatHistory, MessageError, build_messages
+
+        try:
+            chat = build_messages(
+                json.loads(prompt), media, task=self.config.task, doc=self.doc_label(doc)
+            )
+        except MessageError as err:
+            FAILURES.record(self.config.task, self.doc_label(doc), str(err))
+            return (ctx, gen_kwargs, {BUILD_ERROR_KEY: str(err)})
+        return (ChatHistory(chat), gen_kwargs)
+
+    def _request_media(self, doc: dict, refs: dict[str, list] | None = None) -> dict[str, list]:
+        """Shot media first, then the doc's, in the form the LOAD_* switch asks for; ``refs``
+        receives the references behind them, by the same keys."""
+        refs_list = [ref for shot in self._fewshot_used for ref in self.doc_media(shot)]
+        refs_list += self.doc_media(doc)
         frames = RUN_OPTIONS.replace_videos_with_images_amount
         if frames:
-            refs = [
+            refs_list = [
                 f
-                for ref in refs
+                for ref in refs_list
                 for f in (frame_refs(ref, frames) if ref.kind == "video" else [ref])
             ]
         try:
@@ -235,45 +258,49 @@ class MeraTask(ConfigurableTask):
         mode = mode or (None if RUN_OPTIONS.backend_resolves_media else "LOAD_OBJECT")
         sizes = resize_from_env() if mode else {}
         media: dict[str, list] = {}
-        for ref in refs:
-            media.setdefault(MEDIA_ARG_KEYS[ref.kind], []).append(materialise(ref, mode, sizes))
+        for ref in refs_list:
+            key = MEDIA_ARG_KEYS[ref.kind]
+            media.setdefault(key, []).append(materialise(ref, mode, sizes))
+            if refs is not None:
+                refs.setdefault(key, []).append(ref)
         return media
 
     # -- scoring ------------------------------------------------------------------------------
     def apply_filters(self) -> Any:
-        """lm-eval's filters, except that a failure answer stays as it is under every filter
-        (a regex or JSON filter would otherwise turn it into a reply-like string)."""
+        """lm-eval's filters, then two fix-ups before anything is scored or logged.
+
+        A failure answer stays as it is under every filter (a regex or JSON filter would
+        otherwise turn it into a reply-like string). Requests hand their concrete media back
+        for their references: every model call is over by now (lm-eval runs all requests before
+        any task's filters), so the samples log names media by the same descriptor (kind, sha256
+        of the source bytes, MIME, name) whatever the LOAD_* form, never their bytes, data URLs
+        or pixels."""
         outcome = super().apply_filters()
         for instance in getattr(self, "_instances", None) or []:
             failed = next((r for r in instance.resps if is_failure(r)), None)
             if failed is not None:
                 for name in list(instance.filtered_resps):
                     instance.filtered_resps[name] = failed
+            refs = getattr(instance, "mera_logged_media", None)
+            if refs is not None:
+                media = {**instance.arguments[2], **refs}
+                instance.arguments = (*instance.arguments[:2], media, *instance.arguments[3:])
+                del instance.mera_logged_media
         return outcome
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
-        """Per-doc metric values plus ``n_scored``/``n_failed``; a failed request scores None
-        on every metric (left out of the means) and counts as failed."""
-        if "bypass" in self._metric_fn_list:
-            return {"bypass": None}
-        prediction = results[0] if results else ""
-        if isinstance(prediction, list):  # filters without take_first keep a list
-            prediction = prediction[0] if prediction else ""
-        failed = is_failure(prediction)
-        if failed:
-            scores = failed_scores(self.scoring, doc)
-        else:
-            scores = score_doc(self.scoring, doc, str(prediction))
-        scored = not failed and is_scored(self.scoring, scores)
-        if not failed and not scored and not self._warned_no_gold:
+        """Per-doc metric values plus ``n_scored``/``n_failed`` (``scoring.process_results``);
+        warns once when docs have no gold answer (a private test split)."""
+        scores = process_results(self.scoring, self._metric_fn_list, doc, results)
+        unscored = scores.get("n_scored") == 0 and scores.get("n_failed") == 0
+        if unscored and not self._warned_no_gold:
             self._warned_no_gold = True
             log.warning(
                 "task %s: docs without a gold answer (a private test split?) get no score; "
                 "run with --predict_only and submit to the MERA site instead.",
                 self.config.task,
             )
-        scores.update(n_scored=int(scored), n_failed=int(failed))
-        return {name: value for name, value in scores.items() if name in self._metric_fn_list}
+        return scores
 
     # -- for the baseline ---------------------------------------------------------------------
     def answer_options(self, doc: dict) -> list[str]:

@@ -3,16 +3,19 @@
 ruSLUn instructions hold ``<audio>`` twice for one recording: once in the instruction
 ("...: <audio>") and once inside the ``question`` text that fills ``{question}``. One clip can
 fill only one slot, so the first ``<audio>`` keeps the recording and later ones become the
-plain word, which reads naturally in the sentence ("Прослушайте аудиозапись и ...").
+plain word, which reads naturally in the sentence ("Прослушайте аудиозапись и ..."). Text from
+``inputs`` is never a slot (``prompt.fill_instruction`` marks its ``<audio>`` as literal), so the
+question's literal tag becomes that word too.
 """
 
 from __future__ import annotations
 
 import re
 
-from lm_eval_patches.tasks.prompt import fill_instruction
+from lm_eval_patches.tasks.prompt import WORD_JOINER, fill_instruction
 
 AUDIO_SLOT = re.compile(r"<audio>")
+LITERAL_AUDIO = "<" + WORD_JOINER + "audio>"  # how a question's own "<audio>" comes out
 AUDIO_WORD = "аудиозапись"
 
 
@@ -25,7 +28,7 @@ def doc_to_text(doc: dict) -> str:
     """The filled instruction with one ``<audio>`` slot per recording the doc has."""
     inputs = doc.get("inputs") or {}
     media = {name: value["kind"] for name, value in inputs.items() if _is_media(value)}
-    text = fill_instruction(doc["instruction"], inputs, media)
+    text = fill_instruction(doc["instruction"], inputs, media).replace(LITERAL_AUDIO, AUDIO_WORD)
     keep = sum(1 for kind in media.values() if kind == "audio")
     seen = 0
 
