@@ -21,15 +21,14 @@ def load_yaml(path: str | Path) -> dict:
 
 def pack_index(pack: str | Path) -> tuple[dict[str, str], dict[str, list[str]]]:
     """``({task: dataset_path}, {group: [member names]})`` of every YAML in the pack."""
-    tasks: dict[str, str] = {}
+    from lm_eval_patches.skills import task_datasets
+
     groups: dict[str, list[str]] = {}
     for path in sorted(Path(pack).rglob("*.yaml")):
         data = load_yaml(path)
         if data.get("group"):
             groups[str(data["group"])] = [str(t) for t in data.get("task") or []]
-        elif data.get("task") and data.get("dataset_path"):
-            tasks[str(data["task"])] = str(data["dataset_path"])
-    return tasks, groups
+    return task_datasets(pack), groups
 
 
 def dataset_paths(pack: str | Path, names: list[str] | None = None) -> list[str]:

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
         f"  MERA_DATA_DIR=.mera-data lm-eval --model mera-baseline --include_path {pack} "
         f"--tasks {scaffold.name}\n"
         f"then add {scaffold.name} to its group YAMLs (_mera_{scaffold.modality}.yaml, "
-        f"_mera_{scaffold.access}.yaml) and to the task lists of tests/conftest.py, write its "
+        f"_mera_{scaffold.access}.yaml) and to the task lists of tests/conftest.py, tag "
+        f"MERA-evaluation/{scaffold.dataset} with its skills in lm_eval_patches/data/skills.yaml "
+        "(then mera-mm skills -o docs/skills.md), write its "
         f"prompt snapshot (MERA_UPDATE_SNAPSHOTS=1 pytest tests/test_prompts.py -k "
         f"{scaffold.name}) and run make test; docs/adding-a-dataset.md has the whole path"
     )
