@@ -13,6 +13,7 @@ BACKENDS: dict[str, str] = {
     "hf-multimodal": "lm_eval_patches.models.hf_multimodal:MeraHFMultimodalLM",
     "local-chat-completions": "lm_eval_patches.models.api_chat:MeraLocalChatCompletion",
     "openai-chat-completions": "lm_eval_patches.models.api_chat:MeraOpenAIChatCompletion",
+    "vllm-vlm": "lm_eval_patches.models.vllm_vlm:MeraVLLMVLM",
 }
 
 _done = False

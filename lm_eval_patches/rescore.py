@@ -68,7 +68,7 @@ def load_pack(include_path: str | Path) -> TaskPack:
     from lm_eval.tasks._index import Kind
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    from lm_eval_patches.tasks.scoring import ScoringOptions
+    from lm_eval_patches.tasks.scoring import COUNT_METRICS, ScoringOptions
 
     manager = TaskManager(include_path=str(include_path), include_defaults=False)
     pack = TaskPack()
@@ -82,6 +82,8 @@ def load_pack(include_path: str | Path) -> TaskPack:
             aggregations = {
                 m["metric"]: m.get("aggregation", "mean") for m in config.get("metric_list") or []
             }
+            if "bypass" not in aggregations:  # MeraTask adds the counts to every task
+                aggregations.update(dict.fromkeys(COUNT_METRICS, "mera_count"))
             options = ScoringOptions.from_dict((config.get("mera") or {}).get("scoring"))
             pack.tasks[name] = TaskSpec(name, config, options, aggregations)
     return pack
@@ -172,6 +174,59 @@ def leaf_tasks(group: str, pack: TaskPack, seen: frozenset[str] = frozenset()) -
     return out
 
 
+def _group_function(aggregation: Any) -> Any:
+    """The ``lm_eval_patches.groups`` function a group YAML names as an aggregation
+    (``!function lm_eval_patches.groups.X``, read unresolved as a path ending in that name),
+    or None for lm-eval's own aggregations."""
+    from lm_eval_patches import groups
+
+    if not isinstance(aggregation, str) or "lm_eval_patches.groups." not in aggregation:
+        return None
+    fn = getattr(groups, aggregation.rsplit(".", 1)[-1], None)
+    return fn if getattr(fn, groups.MARK, False) else None
+
+
+@dataclass
+class _Leaf:
+    """A task as ``lm_eval_patches.groups`` sees it: its name and scoring options."""
+
+    task_name: str
+    scoring: Any
+
+
+@dataclass
+class _Aggregation:
+    metric: str
+    aggregation: Any
+    filter_list: list[str] | None = None
+
+
+class _PackGroup:
+    """A group of the pack with the surface ``lm_eval_patches.groups`` reads from lm-eval's
+    ``Group`` (name, ``aggregate_metric_list``, children, ``get_all_tasks``), so a re-score
+    aggregates groups with the very functions a run used."""
+
+    def __init__(self, name: str, pack: TaskPack) -> None:
+        self.name, self._pack = name, pack
+        config = pack.groups.get(name, {})
+        self.aggregate_metric_list = [
+            _Aggregation(a["metric"], _group_function(a.get("aggregation")) or a.get("aggregation"))
+            for a in config.get("aggregate_metric_list") or []
+        ]
+        self._children = [c if isinstance(c, str) else c.get("task", "") for c in config["task"]]
+
+    def __iter__(self):
+        for child in self._children:
+            if child in self._pack.groups:
+                yield _PackGroup(child, self._pack)
+            elif child in self._pack.tasks:
+                yield _Leaf(child, self._pack.tasks[child].options)
+
+    def get_all_tasks(self) -> list[_Leaf]:
+        tasks = self._pack.tasks
+        return [_Leaf(t, tasks[t].options) for t in leaf_tasks(self.name, self._pack) if t in tasks]
+
+
 def aggregate_group(
     group: str, pack: TaskPack, results: dict[str, dict[str, Any]], metrics: list[str]
 ) -> dict[str, Any] | None:
@@ -198,6 +253,13 @@ def aggregate_group(
     entry["sample_len"] = sum(results[t].get("sample_len", 0) for t in leaves)
     counts: dict[str, int] = {}
     for agg in agg_list:
+        ours = _group_function(agg.get("aggregation"))
+        if ours is not None:  # as the start-up hook makes lm-eval's Group.aggregate apply it
+            filter_name = (agg.get("filter_list") or ["none"])[0]
+            entry[f"{agg['metric']},{filter_name}"] = ours(
+                _PackGroup(group, pack), agg["metric"], results
+            )
+            continue
         prefix = f"{agg['metric']},"
         filters = sorted(
             {k[len(prefix) :] for t in leaves for k in results[t] if k.startswith(prefix)}

@@ -77,7 +77,8 @@ def test_flags_move_into_run_options_and_leave_the_namespace() -> None:
 
 @pytest.mark.parametrize(
     ("model", "resolves"),
-    [("mera-baseline", True), ("hf-multimodal", True), ("vllm-vlm", False), (None, False)],
+    [("mera-baseline", True), ("hf-multimodal", True), ("vllm-vlm", True), ("vllm", False)]
+    + [(None, False)],
 )
 def test_backend_decides_whether_requests_carry_lazy_refs(
     model: str | None, resolves: bool

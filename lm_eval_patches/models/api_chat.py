@@ -33,7 +33,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from lm_eval_patches.failures import FAILED_ANSWER, FAILURES, failed_at_build
+from lm_eval_patches.failures import (
+    FAILED_ANSWER,
+    FAILURES,
+    build_failure_answer,
+    failed_at_build,
+)
 from lm_eval_patches.messages import MessageError, RenderOptions, build_messages, render_messages
 from lm_eval_patches.models import api_usage
 from lm_eval_patches.models.api_transport import Client, RetryPolicy
@@ -169,8 +174,9 @@ class MeraChatAPIMixin:
         pending: list[tuple[int, Any]] = []
         makers = []
         for index, request in enumerate(requests):
-            if failed_at_build(request.args):
-                continue  # the task already recorded why
+            if failed_at_build(request.args):  # the task already recorded why
+                answers[index] = build_failure_answer(request.args)
+                continue
             try:
                 messages = self.request_messages(request)
             except MessageError as err:
