@@ -14,4 +14,7 @@ COMMANDS: list[str] = [
     "report",
     "skills",
     "parity",
+    "check_dataset",
+    "new_task",
+    "mirror",
 ]
