@@ -195,7 +195,7 @@ def reproducibility(results: dict, run: Any) -> dict[str, Any]:
         "model_info": {k: config[k] for k in ("model", "batch_size", "device") if k in config},
         "libraries": {name: _version(name) for name in LIBRARIES},
         "python": sys.version.split()[0],
-        "datasets": _datasets(),
+        "datasets": run.datasets if run is not None else {},
     }
 
 
@@ -208,23 +208,33 @@ def _video_decoders() -> dict[str, Any]:
     }
 
 
-def _datasets() -> dict[str, Any]:
+def dataset_sources(task_dict: Any) -> dict[str, Any]:
+    """Per task of lm-eval's ``task_dict``: dataset path and config, where it was read from
+    (the local mirror or the hub) and the fingerprint of each split."""
     from lm_eval_patches.tasks.data import mirror_path
-    from lm_eval_patches.tasks.task import ACTIVE_TASKS
 
     out = {}
-    for name, task in sorted(ACTIVE_TASKS.items()):
-        local = mirror_path(task.DATASET_PATH) if task.DATASET_PATH else None
+    for task in _tasks_in(task_dict):
+        path = getattr(task, "DATASET_PATH", None)
+        local = mirror_path(path) if path else None
         dataset = getattr(task, "dataset", None) or {}
-        out[name] = {
-            "path": task.DATASET_PATH,
-            "name": task.DATASET_NAME,
+        out[task.config.task] = {
+            "path": path,
+            "name": getattr(task, "DATASET_NAME", None),
             "source": f"mirror:{local}" if local else "hub",
             "fingerprints": {
                 split: getattr(ds, "_fingerprint", None) for split, ds in dataset.items()
             },
         }
-    return out
+    return dict(sorted(out.items()))
+
+
+def _tasks_in(tree: Any) -> list[Any]:
+    if hasattr(tree, "config") and hasattr(tree, "dataset"):
+        return [tree]
+    if isinstance(tree, dict):
+        return [task for value in tree.values() for task in _tasks_in(value)]
+    return []
 
 
 def _version(name: str) -> str | None:

@@ -49,6 +49,7 @@ class RunContext:
     model_args: Any
     settings: dict[str, Any]
     caches: list = field(default_factory=list)
+    datasets: dict[str, Any] = field(default_factory=dict)  # per task: source, fingerprints
     failures_start: int = 0  # FAILURES.items recorded before this run
 
 
@@ -73,6 +74,7 @@ def install(evaluator: ModuleType) -> None:
         return
     model_module.CachingLM = MeraCachingLM
     evaluator.simple_evaluate = _recording(evaluator.simple_evaluate)
+    evaluator.evaluate = _noting_datasets(evaluator.evaluate)
     _patch_tracker()
     evaluator._mera_cache_installed = True
 
@@ -100,6 +102,24 @@ def _recording(simple_evaluate: Any) -> Any:
             CURRENT_RUN, LAST_RUN = outer, run
 
     wrapper._mera_recording = True
+    return wrapper
+
+
+def _noting_datasets(evaluate: Any) -> Any:
+    """Note each task's dataset source while the task objects are alive (simple_evaluate
+    looks ``evaluate`` up in the module at call time)."""
+
+    @functools.wraps(evaluate)
+    def wrapper(lm: Any, task_dict: Any, *args: Any, **kwargs: Any) -> Any:
+        if CURRENT_RUN is not None:
+            from lm_eval_patches.run_record import dataset_sources
+
+            try:
+                CURRENT_RUN.datasets = dataset_sources(task_dict)
+            except Exception as exc:  # noqa: BLE001 - the record must never stop a run
+                CURRENT_RUN.datasets = {"error": str(exc)}
+        return evaluate(lm, task_dict, *args, **kwargs)
+
     return wrapper
 
 
