@@ -82,7 +82,7 @@ class _Pending:
 
 
 class MeraCacheHook:
-    """The ``cache_hook`` our wrapper gives the backend (lm-eval's interface plus ``add_answer``)."""
+    """The ``cache_hook`` given to the backend: lm-eval's interface plus ``add_answer``."""
 
     def __init__(self, owner: MeraCachingLM) -> None:
         self.owner = owner

@@ -67,6 +67,7 @@ class Entry:
     doc: str | None
     value: Any
     valid: bool
+    created: float
 
 
 class AnswerStore:
@@ -180,12 +181,12 @@ class AnswerStore:
         """Every stored answer, oldest first (invalid values flagged, never deserialised)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT key, model, request_type, task, doc, value FROM mera_answers "
+                "SELECT key, model, request_type, task, doc, value, created FROM mera_answers "
                 "ORDER BY created"
             ).fetchall()
-        for key, model, rtype, task, doc, raw in rows:
+        for key, model, rtype, task, doc, raw, created in rows:
             ok, value = decode_value(raw)
-            yield Entry(key, model, rtype, task, doc, value if ok else None, ok)
+            yield Entry(key, model, rtype, task, doc, value if ok else None, ok, created)
 
     def models(self) -> dict[str, dict[str, Any]]:
         """Model id -> identity (backend and answer-relevant model args)."""

@@ -8,4 +8,6 @@ returning the exit status. Add a command by writing a module here and naming it 
 # Module names under lm_eval_patches.commands, in the order ``mera-mm --help`` lists them.
 COMMANDS: list[str] = [
     "fixtures",
+    "cache",
+    "retry_failed",
 ]
