@@ -34,7 +34,8 @@ from lm_eval_patches.cache.keys import (
 )
 from lm_eval_patches.cache.store import AnswerStore, cache_file_for
 
-log = logging.getLogger(__name__)
+# A child of lm-eval's logger: these lines appear in the run's log, at its verbosity.
+log = logging.getLogger("lm_eval.mera_cache")
 
 REQUEST_TYPES = ("generate_until", "loglikelihood", "loglikelihood_rolling")
 
@@ -136,7 +137,13 @@ class MeraCachingLM:
         lm.set_cache_hook(MeraCacheHook(self))
         if run is not None:
             run.caches.append(self)
-        log.info("request cache %s (model id %s: %s)", self.path, self.model_id, self.identity)
+        log.info(
+            "request cache: %s, one file for all ranks (not the per-rank file named above); "
+            "model id %s = %s",
+            self.path,
+            self.model_id,
+            self.identity,
+        )
 
     def __getattr__(self, attr: str) -> Any:
         if attr == "lm":  # not set yet (during unpickling or a failed __init__)

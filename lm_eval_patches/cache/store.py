@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+# A child of lm-eval's logger: these lines appear in the run's log, at its verbosity.
+log = logging.getLogger("lm_eval.mera_cache")
 
 SCHEMA_VERSION = "1"
 # How long a writer waits for another process's transaction before giving up (seconds).
