@@ -14,6 +14,15 @@ from lm_eval_patches.media.forms import LOAD_SWITCHES
 TASKS = ["weird", "ruenvaqa", "commonvideoqa"]
 
 
+@pytest.fixture(autouse=True)
+def _no_env_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """lm-eval's environment report (torch's collect_env, a pip subprocess) takes half of each
+    small run here and plays no part in caching."""
+    import lm_eval.evaluator
+
+    monkeypatch.setattr(lm_eval.evaluator, "add_env_info", lambda storage: None)
+
+
 def evaluate(tasks: list[str], cache: Path, model_args: str = "seed=1", limit: int = 2):
     """One simple_evaluate run with mera-baseline; (answers per task, cache counts per task)."""
     import lm_eval
