@@ -33,10 +33,16 @@ def cache_entries(path: Path) -> int:
 
 
 def outputs(out: Path) -> tuple[dict, dict]:
-    """(results' metrics per task, {task: {doc_id: (resps, filtered_resps)}}) of a run."""
-    results = json.loads(next(out.rglob("results_*.json")).read_text())
+    """(results' metrics per task, {task: {doc_id: (resps, filtered_resps)}}) of a run
+    (files moved to ``superseded/`` by retry-failed are not the run's outputs)."""
+
+    def current(pattern: str) -> list[Path]:
+        return [p for p in out.rglob(pattern) if "superseded" not in p.parts]
+
+    (results_file,) = current("results_*.json")
+    results = json.loads(results_file.read_text())
     samples: dict = {}
-    for path in out.rglob("samples_*.jsonl"):
+    for path in current("samples_*.jsonl"):
         for line in path.read_text().splitlines():
             row = json.loads(line)
             task = path.name.removeprefix("samples_").rsplit("_", 1)[0]
@@ -68,6 +74,35 @@ def kill_when(argv: list[str], env: dict, ready, timeout: float = 300) -> int:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def uninterrupted_hf_run(model: Path, mirror: Path) -> tuple[dict, dict]:
+    """The same evaluation run in this process without any cache, as :func:`outputs` reads a
+    CLI run's files (a fresh CLI process would cost a start-up and a model load more)."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+    from lm_eval.utils import handle_non_serializable
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MERA_DATA_DIR", str(mirror))
+        results = lm_eval.simple_evaluate(
+            model="hf-multimodal",
+            model_args=f"pretrained={model},dtype=float32,image_max_side=48",
+            tasks=["weird"],
+            limit=6,
+            batch_size=1,
+            device="cpu",
+            gen_kwargs="max_gen_toks=8",
+            apply_chat_template=True,
+            log_samples=True,
+            task_manager=TaskManager(include_path=str(TASKS_DIR), include_defaults=False),
+        )
+    plain = json.loads(json.dumps(results, default=handle_non_serializable))
+    samples = {
+        task: {row["doc_id"]: (row["resps"], row["filtered_resps"]) for row in rows}
+        for task, rows in plain["samples"].items()
+    }
+    return plain["results"], samples
 
 
 @pytest.mark.slow
@@ -103,7 +138,7 @@ def test_tiny_hf_model_killed_mid_run_resumes_without_recomputing(
         ]
 
     env = {"MERA_DATA_DIR": str(mirror)}
-    run_cli(argv(tmp_path / "reference", tmp_path / "reference-cache"), env)
+    reference = uninterrupted_hf_run(model, mirror)
 
     cache, out = tmp_path / "cache", tmp_path / "run"
     cache_file = cache.with_name("cache.sqlite")
@@ -119,7 +154,7 @@ def test_tiny_hf_model_killed_mid_run_resumes_without_recomputing(
     status = run_status(out)
     assert status["totals"]["from_cache"] == stored
     assert sum(t["computed"] for t in status["tasks"].values()) == 6 - stored
-    assert outputs(out) == outputs(tmp_path / "reference")
+    assert outputs(out) == reference
 
 
 def _without_image(record: dict) -> None:
@@ -166,6 +201,12 @@ def test_failed_samples_are_redone_alone_by_retry_failed(mirror: Path, tmp_path:
     (reason,) = weird["failed_by_reason"]
     assert f"doc {broken[1]}" in reason and "inputs.image" in reason
     assert status["tasks"]["ruenvaqa"]["failed"] == 0
+    record = status["reproducibility"]
+    assert record["command"][-2:] == ["--use_cache", str(cache)]
+    assert record["environment"]["MERA_DATA_DIR"] == str(data)
+    assert record["libraries"]["lm_eval"] and record["media"]["video_decoders"]["order"]
+    weird_data = record["datasets"]["weird"]
+    assert weird_data["source"].startswith("mirror:") and weird_data["fingerprints"]["test"]
     assert cache_entries(cache.with_name("cache.sqlite")) == 9  # never a failed answer
 
     write_variant("WEIRD", {}, data)  # the data is fixed

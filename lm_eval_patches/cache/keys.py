@@ -37,6 +37,8 @@ NON_IDENTITY_ARGS = frozenset(
         "num_concurrent",
         "max_retries",
         "timeout",
+        "retry_backoff",
+        "retry_max_wait",
         "device",
         "device_map",
         "parallelize",
