@@ -287,6 +287,19 @@ class MeraCachingLM:
         return {task: counts.as_dict() for task, counts in self.counts.items()}
 
 
+def report_answer(lm: Any, request_type: str, request: Any, answer: Any) -> None:
+    """Report one finished request's answer to the backend's cache hook, the moment it exists.
+
+    Under ``--use_cache`` it is stored under its exact request (media included); with
+    lm-eval's hook (or none) it goes through ``add_partial`` as upstream backends do.
+    """
+    hook = getattr(lm, "cache_hook", None)
+    if isinstance(hook, MeraCacheHook):
+        hook.add_answer(request_type, request, answer)
+    elif hook is not None:
+        hook.add_partial(request_type, request.args[:2], answer)
+
+
 @contextmanager
 def answers_in_order(lm: Any, requests: Sequence[Any]) -> Iterator[None]:
     """Route upstream ``add_partial`` calls made while ``requests`` run to exact reports.
