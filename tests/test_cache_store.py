@@ -108,3 +108,35 @@ def test_not_a_database_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(CacheFileError, match="not a SQLite database"):
         AnswerStore(path)
+
+
+def test_cache_info_and_prune_commands(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from lm_eval_patches.cli import main
+
+    path = tmp_path / "run.sqlite"
+    store = AnswerStore(path)
+    store.register_model("m1", {"backend": "hf-multimodal", "model_args": {"pretrained": "a"}})
+    store.register_model("m2", {"backend": "hf-multimodal", "model_args": {"pretrained": "b"}})
+    for i in range(3):
+        store.put(f"a{i}", f"A{i}", "m1", "generate_until", "weird", str(i))
+        store.put(f"b{i}", f"B{i}", "m2", "generate_until", "ruclevr", str(i))
+    raw = sqlite3.connect(path)
+    raw.execute(
+        "INSERT INTO mera_answers VALUES ('bad', 'm2', 'generate_until', 'ruclevr', '9', ?, 0)",
+        (b"\x80\x04junk",),
+    )
+    raw.commit()
+    raw.close()
+
+    assert main(["cache", "info", str(tmp_path / "run")]) == 0  # the --use_cache PATH works
+    out = capsys.readouterr().out
+    assert "answers: 7 (not plain JSON, ignored: 1)" in out
+    assert "m1" in out and "pretrained=a" in out and "weird: 3" in out
+
+    assert main(["cache", "prune", str(path), "--invalid"]) == 0
+    assert main(["cache", "prune", str(path), "--model", "m1", "--task", "ruclevr"]) == 0
+    assert "deleted 0 answer(s)" in capsys.readouterr().out  # criteria combine with "and"
+    assert main(["cache", "prune", str(path), "--model", "m2"]) == 0
+    left = AnswerStore(path)
+    assert left.count() == 3 and set(left.models()) == {"m1"}
+    assert main(["cache", "prune", str(path)]) == 2  # no criterion: refused
