@@ -35,6 +35,7 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_video.py
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(DATA) $(DEMO_OUT) .pytest_cache

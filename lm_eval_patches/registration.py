@@ -11,6 +11,8 @@ log = logging.getLogger(__name__)
 BACKENDS: dict[str, str] = {
     "mera-baseline": "lm_eval_patches.models.baseline:MeraBaselineLM",
     "hf-multimodal": "lm_eval_patches.models.hf_multimodal:MeraHFMultimodalLM",
+    "local-chat-completions": "lm_eval_patches.models.api_chat:MeraLocalChatCompletion",
+    "openai-chat-completions": "lm_eval_patches.models.api_chat:MeraOpenAIChatCompletion",
 }
 
 _done = False
@@ -42,21 +44,24 @@ def _is_ours(entry: object) -> bool:
     return isinstance(value, str) and value.startswith("lm_eval_patches.")
 
 
-def import_upstream(name: str, module: str, attr: str) -> type:
+def import_upstream(name: str | tuple[str, ...], module: str, attr: str) -> type:
     """Import the upstream class that one of our same-named backends subclasses.
 
-    Upstream modules register their class under the shared name when imported, and the registry
-    raises on any other entry; ours steps aside for the import and is put back afterwards.
+    Upstream modules register their classes under the shared names when imported, and the
+    registry raises on any other entry; ours step aside for the import and are put back
+    afterwards. ``name`` lists every shared name the upstream module registers.
     """
     import importlib
 
     from lm_eval.api.registry import model_registry
 
+    names = (name,) if isinstance(name, str) else tuple(name)
     with model_registry._lock:  # re-entrant: upstream's decorator takes it again
-        current = model_registry._objs.pop(name, None)
+        current = {n: model_registry._objs.pop(n, None) for n in names}
         try:
             upstream = getattr(importlib.import_module(module), attr)
         finally:
-            if current is not None and (_is_ours(current) or name not in model_registry._objs):
-                model_registry._objs[name] = current
+            for n, entry in current.items():
+                if entry is not None and (_is_ours(entry) or n not in model_registry._objs):
+                    model_registry._objs[n] = entry
     return upstream

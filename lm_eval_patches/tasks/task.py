@@ -16,6 +16,7 @@ through a ``mera:`` block (removed before lm-eval's TaskConfig sees the config):
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from typing import Any
@@ -177,10 +178,31 @@ class MeraTask(ConfigurableTask):
             # the failure answer for this request (it sees the reason under "mera_error").
             FAILURES.record(self.config.task, self.doc_label(doc), str(err))
             media = {BUILD_ERROR_KEY: str(err)}
-        arguments = (ctx, dict(self.config.generation_kwargs or {}), media)
+        gen_kwargs = dict(self.config.generation_kwargs or {})
+        arguments = (ctx, gen_kwargs, media)
+        if RUN_OPTIONS.pass_multimodal_args_to_chat_history and BUILD_ERROR_KEY not in media:
+            arguments = self._chat_arguments(doc, ctx, gen_kwargs, media)
         return Instance(
             request_type="generate_until", doc=doc, arguments=arguments, idx=0, **kwargs
         )
+
+    def _chat_arguments(self, doc: dict, ctx: Any, gen_kwargs: dict, media: dict) -> tuple:
+        """Pass mode (the original's): the context becomes the chat messages with every medium
+        inside its turn, and there is no media argument. Only chat-history contexts (API
+        backends' JSON chat) can carry it; other backends keep the three-argument form."""
+        prompt = getattr(ctx, "prompt", None)  # lm-eval's JsonChatStr
+        if not isinstance(prompt, str):
+            return (ctx, gen_kwargs, media)
+        from lm_eval_patches.messages import ChatHistory, MessageError, build_messages
+
+        try:
+            chat = build_messages(
+                json.loads(prompt), media, task=self.config.task, doc=self.doc_label(doc)
+            )
+        except MessageError as err:
+            FAILURES.record(self.config.task, self.doc_label(doc), str(err))
+            return (ctx, gen_kwargs, {BUILD_ERROR_KEY: str(err)})
+        return (ChatHistory(chat), gen_kwargs)
 
     def _request_media(self, doc: dict) -> dict[str, list]:
         """Shot media first, then the doc's, in the form the LOAD_* switch asks for."""
