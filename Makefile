@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_video.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_resume.py
 
 clean:
 	rm -rf $(DATA) $(DEMO_OUT) .pytest_cache
