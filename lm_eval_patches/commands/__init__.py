@@ -17,4 +17,6 @@ COMMANDS: list[str] = [
     "check_dataset",
     "new_task",
     "mirror",
+    "cache",
+    "retry_failed",
 ]

@@ -32,6 +32,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from lm_eval_patches.cache.caching_lm import report_answer
 from lm_eval_patches.failures import (
     FAILED_ANSWER,
     FAILURES,
@@ -161,9 +162,13 @@ class MeraChatAPIMixin:
         with tqdm(
             total=len(makers), desc="Requesting API", disable=disable_tqdm or not makers
         ) as progress:
-            outcomes = self.client.post_all(makers, progress)
-        for (index, request), outcome in zip(pending, outcomes, strict=True):
-            answers[index] = self._answer(request, outcome)
+
+            def finish(position: int, outcome: Any) -> None:
+                # Each answer is made (and reported to the request cache) as it arrives.
+                index, request = pending[position]
+                answers[index] = self._answer(request, outcome)
+
+            self.client.post_all(makers, progress, on_done=finish)
         return answers
 
     def _answer(self, request: Any, outcome: Any) -> str:
@@ -187,7 +192,7 @@ class MeraChatAPIMixin:
                 doc_label(request),
             )
             text = ""
-        self.cache_hook.add_partial("generate_until", request.args[:2], text)
+        report_answer(self, "generate_until", request, text)
         return text
 
     # -- results -------------------------------------------------------------------------------

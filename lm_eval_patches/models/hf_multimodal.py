@@ -11,7 +11,9 @@ What differs from upstream ``lm_eval.models.hf_vlms.HFMultimodalLM``:
   failure answer, while the rest of its batch is generated normally;
 - requests carrying audio or video (which this image-only backend cannot pass on) fail the
   same way instead of being answered silently without their media;
-- ``device`` defaults to CPU when CUDA is not available.
+- ``device`` defaults to CPU when CUDA is not available;
+- with ``--use_cache``, each answer is stored under its exact request (media included) as soon
+  as upstream produces it.
 
 Everything else (chat templates, ``<image>`` interleaving, batching, stopping) is upstream's.
 """
@@ -25,6 +27,7 @@ import torch
 from lm_eval.api.instance import Instance
 from tqdm import tqdm
 
+from lm_eval_patches.cache.caching_lm import answers_in_order
 from lm_eval_patches.errors import SettingsError
 from lm_eval_patches.failures import FAILURES, build_failure_answer, failed_at_build
 from lm_eval_patches.media.errors import MediaError
@@ -170,7 +173,10 @@ class MeraHFMultimodalLM(HFMultimodalLM):
                 else:
                     ready.append((index, prepared))
             if ready:
-                outputs = super().generate_until([r for _, r in ready], disable_tqdm=True)
+                # Upstream reports each answer through cache_hook.add_partial by its text
+                # only; map those reports to these exact requests (see cache.caching_lm).
+                with answers_in_order(self, [requests[index] for index, _ in ready]):
+                    outputs = super().generate_until([r for _, r in ready], disable_tqdm=True)
                 for (index, _), output in zip(ready, outputs, strict=True):
                     answers[index] = output
             pbar.update(len(window))
