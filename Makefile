@@ -45,6 +45,7 @@ bench: setup
 	$(BIN)/python bench/bench_video.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_report.py
+	$(BIN)/python bench/bench_resume.py
 
 clean:
 	rm -rf $(DATA) $(DEMO_OUT) .pytest_cache

@@ -4,7 +4,9 @@ Stock lm-eval resolves ``--model NAME`` before it imports any task code and has 
 extra CLI flags, so a task pack alone cannot add backends or flags. This module installs a tiny
 post-import hook: once ``lm_eval.api.registry`` is imported our backends are registered, and
 once ``lm_eval._cli.run`` is imported our flags are added to ``lm-eval run``; once
-``lm_eval.api.group`` is imported, MERA group scores are applied (``groups.py``). It imports nothing
+``lm_eval.api.group`` is imported, MERA group scores are applied (``groups.py``); once
+``lm_eval.evaluator`` is imported, ``--use_cache`` gets our request cache and runs write
+``run_status.json`` (``cache/install.py``). It imports nothing
 heavy and does nothing at all in interpreters that never import lm-eval.
 """
 
@@ -29,6 +31,12 @@ def _after_group(module: ModuleType) -> None:
     install_group_aggregation(module)
 
 
+def _after_evaluator(module: ModuleType) -> None:
+    from lm_eval_patches.cache.install import install as install_cache
+
+    install_cache(module)
+
+
 def _after_cli_run(module: ModuleType) -> None:
     from lm_eval_patches.cli_flags import install_run_flags
 
@@ -39,6 +47,7 @@ _HOOKS: dict[str, Callable[[ModuleType], None]] = {
     "lm_eval.api.registry": _after_registry,
     "lm_eval._cli.run": _after_cli_run,
     "lm_eval.api.group": _after_group,
+    "lm_eval.evaluator": _after_evaluator,
 }
 
 

@@ -14,5 +14,10 @@ COMMANDS: list[str] = [
     "report",
     "skills",
     "parity",
+    "check_dataset",
+    "new_task",
+    "mirror",
+    "cache",
+    "retry_failed",
     "serve",
 ]

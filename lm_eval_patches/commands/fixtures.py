@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         seed=args.seed,
     )
-    written = build_fixtures(Path(args.out), args.datasets, options)
+    written = build_fixtures(Path(args.out), args.datasets, options, args.include_path)
     print(f"wrote {len(written)} dataset(s) under {Path(args.out).resolve()}")
     print(f"use them with: export MERA_DATA_DIR={Path(args.out).resolve()}")
     return 0
@@ -56,4 +56,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="draw every image at this size as JPEG (for benchmarks)",
     )
     fx.add_argument("--seed", type=int, default=0)
+    fx.add_argument(
+        "--include_path",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="also write the datasets declared by DIR/<task>/fixture.yaml (new tasks)",
+    )
     fx.set_defaults(func=run)

@@ -26,22 +26,23 @@ from __future__ import annotations
 
 import copy
 import importlib
-import json
 import logging
 from functools import partial
 from typing import Any
 
 from tqdm import tqdm
 
+from lm_eval_patches.cache.caching_lm import report_answer
 from lm_eval_patches.failures import (
     FAILED_ANSWER,
     FAILURES,
     build_failure_answer,
     failed_at_build,
 )
-from lm_eval_patches.messages import MessageError, RenderOptions, build_messages, render_messages
-from lm_eval_patches.models import api_usage
+from lm_eval_patches.messages import MessageError, RenderOptions, render_messages
+from lm_eval_patches.models import api_usage, local_requests
 from lm_eval_patches.models.api_transport import Client, RetryPolicy
+from lm_eval_patches.models.local_requests import doc_label, optional_int
 from lm_eval_patches.registration import import_upstream
 from lm_eval_patches.settings import RUN_OPTIONS
 
@@ -53,34 +54,8 @@ LocalChatCompletion = import_upstream(
 )
 OpenAIChatCompletion = importlib.import_module(_UPSTREAM).OpenAIChatCompletion
 
+_ARGS = "chat-completions backend"  # how integer-arg errors name these backends
 MAX_TOKENS_FIELDS = ("auto", "both", "max_tokens", "max_completion_tokens")
-
-
-def _optional_int(name: str, value: Any) -> int | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
-
-
-def _doc_label(request: Any) -> str:
-    doc = request.doc if isinstance(request.doc, dict) else {}
-    return str((doc.get("meta") or {}).get("id", request.doc_id))
-
-
-def request_chat(context: Any) -> Any:
-    """The chat of a request's context: lm-eval's JSON chat history, a message list (pass
-    mode), or a plain prompt string (no ``--apply_chat_template``)."""
-    if isinstance(context, str):
-        return context
-    prompt = getattr(context, "prompt", None)  # upstream's JsonChatStr
-    if isinstance(prompt, str):
-        return json.loads(prompt)
-    if isinstance(context, list):
-        return context
-    raise MessageError(f"cannot send a request context of type {type(context).__name__}")
 
 
 class MeraChatAPIMixin:
@@ -105,10 +80,12 @@ class MeraChatAPIMixin:
     ) -> None:
         self.render_options = RenderOptions(
             dialect=str(media_dialect),
-            image_width=_optional_int("image_width", image_width),
-            image_height=_optional_int("image_height", image_height),
-            image_max_side=_optional_int("image_max_side", image_max_side),
-            video_frames=_optional_int("video_frames", video_frames),
+            image_width=optional_int(_ARGS, "image_width", image_width),
+            image_height=optional_int(_ARGS, "image_height", image_height),
+            image_max_side=optional_int(
+                "chat-completions backend", "image_max_side", image_max_side
+            ),
+            video_frames=optional_int(_ARGS, "video_frames", video_frames),
         )
         if max_tokens_field not in MAX_TOKENS_FIELDS:
             raise ValueError(f"max_tokens_field must be one of {', '.join(MAX_TOKENS_FIELDS)}")
@@ -141,13 +118,8 @@ class MeraChatAPIMixin:
 
     def request_messages(self, request: Any) -> list[dict]:
         """The neutral chat messages of one lm-eval request (MessageError if malformed)."""
-        media = request.args[2] if len(request.args) > 2 else None
-        return build_messages(
-            request_chat(request.args[0]),
-            media,
-            task=request.task_name,
-            doc=_doc_label(request),
-        )
+        messages, _ = local_requests.request_messages(request)
+        return messages
 
     def build_payload(self, messages: list[dict], gen_kwargs: dict) -> dict:
         """The JSON body for one request (media rendered now, in the dialect asked for)."""
@@ -180,7 +152,7 @@ class MeraChatAPIMixin:
             try:
                 messages = self.request_messages(request)
             except MessageError as err:
-                answers[index] = FAILURES.record(request.task_name, _doc_label(request), str(err))
+                answers[index] = FAILURES.record(request.task_name, doc_label(request), str(err))
                 api_usage.record(request.task_name, request.doc_id, {"failed": str(err)})
                 continue
             pending.append((index, request))
@@ -190,9 +162,13 @@ class MeraChatAPIMixin:
         with tqdm(
             total=len(makers), desc="Requesting API", disable=disable_tqdm or not makers
         ) as progress:
-            outcomes = self.client.post_all(makers, progress)
-        for (index, request), outcome in zip(pending, outcomes, strict=True):
-            answers[index] = self._answer(request, outcome)
+
+            def finish(position: int, outcome: Any) -> None:
+                # Each answer is made (and reported to the request cache) as it arrives.
+                index, request = pending[position]
+                answers[index] = self._answer(request, outcome)
+
+            self.client.post_all(makers, progress, on_done=finish)
         return answers
 
     def _answer(self, request: Any, outcome: Any) -> str:
@@ -207,16 +183,16 @@ class MeraChatAPIMixin:
         api_usage.record(request.task_name, request.doc_id, entry)
         if outcome.reason is not None:
             reason = f"{self.base_url}: {outcome.reason}"
-            return FAILURES.record(request.task_name, _doc_label(request), reason)
+            return FAILURES.record(request.task_name, doc_label(request), reason)
         (text, *_) = self.parse_generations(outputs=outcome.response) or [None]
         if text is None:
             log.warning(
                 "task %s, doc %s: the server returned no content",
                 request.task_name,
-                _doc_label(request),
+                doc_label(request),
             )
             text = ""
-        self.cache_hook.add_partial("generate_until", request.args[:2], text)
+        report_answer(self, "generate_until", request, text)
         return text
 
     # -- results -------------------------------------------------------------------------------

@@ -248,7 +248,12 @@ class Client:
                     raise Rejected(param, str(exc)) from None
                 outcome.latency_s = time.perf_counter() - start
 
-    async def _all(self, makers: Sequence[Callable[[], dict]], progress: Any) -> list[Outcome]:
+    async def _all(
+        self,
+        makers: Sequence[Callable[[], dict]],
+        progress: Any,
+        on_done: Callable[[int, Outcome], None] | None,
+    ) -> list[Outcome]:
         import aiohttp
 
         sem = asyncio.Semaphore(max(1, self.concurrency))
@@ -256,16 +261,27 @@ class Client:
         connector = aiohttp.TCPConnector(limit=max(1, self.concurrency))
         async with aiohttp.ClientSession(connector=connector) as session:
 
-            async def run(make: Callable[[], dict]) -> Outcome:
+            async def run(position: int, make: Callable[[], dict]) -> Outcome:
                 outcome = await self._one(session, sem, ahead, make)
+                if on_done is not None:
+                    on_done(position, outcome)
                 if progress is not None:
                     progress.update(1)
                 return outcome
 
-            return await asyncio.gather(*(run(m) for m in makers))
+            return await asyncio.gather(*(run(i, m) for i, m in enumerate(makers)))
 
-    def post_all(self, makers: Sequence[Callable[[], dict]], progress: Any = None) -> list[Outcome]:
-        """Outcomes of the payloads that ``makers`` build, in order (never raises per job)."""
+    def post_all(
+        self,
+        makers: Sequence[Callable[[], dict]],
+        progress: Any = None,
+        on_done: Callable[[int, Outcome], None] | None = None,
+    ) -> list[Outcome]:
+        """Outcomes of the payloads that ``makers`` build, in order (never raises per job).
+
+        ``on_done(position, outcome)`` runs as each one completes, so a caller can keep each
+        answer (e.g. in the request cache) before the others are back.
+        """
         if not makers:
             return []
-        return asyncio.run(self._all(makers, progress))
+        return asyncio.run(self._all(makers, progress, on_done))

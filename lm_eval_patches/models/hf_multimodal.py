@@ -11,7 +11,9 @@ What differs from upstream ``lm_eval.models.hf_vlms.HFMultimodalLM``:
   failure answer, while the rest of its batch is generated normally;
 - requests carrying audio or video (which this image-only backend cannot pass on) fail the
   same way instead of being answered silently without their media;
-- ``device`` defaults to CPU when CUDA is not available.
+- ``device`` defaults to CPU when CUDA is not available;
+- with ``--use_cache``, each answer is stored under its exact request (media included) as soon
+  as upstream produces it.
 
 Everything else (chat templates, ``<image>`` interleaving, batching, stopping) is upstream's.
 """
@@ -25,6 +27,7 @@ import torch
 from lm_eval.api.instance import Instance
 from tqdm import tqdm
 
+from lm_eval_patches.cache.caching_lm import answers_in_order
 from lm_eval_patches.errors import SettingsError
 from lm_eval_patches.failures import FAILURES, build_failure_answer, failed_at_build
 from lm_eval_patches.media.errors import MediaError
@@ -37,28 +40,10 @@ from lm_eval_patches.media.image import (
     to_rgb,
 )
 from lm_eval_patches.models.hf_scaling import adopt_data_parallel, tensor_parallel_kwargs
+from lm_eval_patches.models.local_requests import doc_label, optional_int
 from lm_eval_patches.registration import import_upstream
 
 HFMultimodalLM = import_upstream("hf-multimodal", "lm_eval.models.hf_vlms", "HFMultimodalLM")
-
-
-def _optional_int(name: str, value: Any) -> int | None:
-    """A model arg as int or None (the CLI may hand over "None", "" or "20")."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SettingsError(
-            f"hf-multimodal --model_args: {name} must be an integer, got {value!r}"
-        ) from None
-
-
-def doc_label(request: Instance) -> str:
-    """How failures name a request's doc: its ``meta.id``, else lm-eval's doc index."""
-    doc = request.doc if isinstance(request.doc, dict) else {}
-    meta = doc.get("meta") or {}
-    return str(meta.get("id", request.doc_id))
 
 
 class MeraHFMultimodalLM(HFMultimodalLM):
@@ -79,9 +64,9 @@ class MeraHFMultimodalLM(HFMultimodalLM):
         **kwargs: Any,
     ) -> None:
         sizes = {
-            "width": _optional_int("image_width", image_width),
-            "height": _optional_int("image_height", image_height),
-            "max_side": _optional_int("image_max_side", image_max_side),
+            "width": optional_int("hf-multimodal", "image_width", image_width),
+            "height": optional_int("hf-multimodal", "image_height", image_height),
+            "max_side": optional_int("hf-multimodal", "image_max_side", image_max_side),
         }
         try:  # before loading weights, so a bad combination fails fast
             check_resize_args(**sizes)
@@ -91,7 +76,7 @@ class MeraHFMultimodalLM(HFMultimodalLM):
                 hint = "; pass image_max_side alone, or image_width and/or image_height"
             raise SettingsError(f"hf-multimodal --model_args: {exc}{hint}") from exc
         # The decode budget (MERA_IMAGE_MAX_PIXELS when not given), checked before loading too.
-        budget = _optional_int("image_max_pixels", image_max_pixels)
+        budget = optional_int("hf-multimodal", "image_max_pixels", image_max_pixels)
         max_pixels(budget)
         if device is None:
             # Upstream defaults to "cuda" even on machines without one.
@@ -188,7 +173,10 @@ class MeraHFMultimodalLM(HFMultimodalLM):
                 else:
                     ready.append((index, prepared))
             if ready:
-                outputs = super().generate_until([r for _, r in ready], disable_tqdm=True)
+                # Upstream reports each answer through cache_hook.add_partial by its text
+                # only; map those reports to these exact requests (see cache.caching_lm).
+                with answers_in_order(self, [requests[index] for index, _ in ready]):
+                    outputs = super().generate_until([r for _, r in ready], disable_tqdm=True)
                 for (index, _), output in zip(ready, outputs, strict=True):
                     answers[index] = output
             pbar.update(len(window))

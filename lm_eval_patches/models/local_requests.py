@@ -1,11 +1,12 @@
-"""What every local (in-process) backend does with a MERA request before its model sees it.
+"""What every backend does with a MERA request before its model (or server) sees it.
 
 - :func:`request_messages`: a request (plain prompt, lm-eval chat JSON, or pass-mode chat
   history) with its media, as the neutral chat structure of :mod:`lm_eval_patches.messages`;
 - :class:`GenSettings`: lm-eval's ``gen_kwargs`` as generation settings, greedy unless
   ``do_sample`` is truthy (the original enabled sampling whenever the key was present, B17),
   generation length from ``max_gen_toks`` (never a fixed number, B18);
-- :func:`cut_at_stop`: a reply cut at the first stop sequence, as lm-eval's HF backends do.
+- :func:`cut_at_stop`: a reply cut at the first stop sequence, as lm-eval's HF backends do;
+- :func:`doc_label` and :func:`optional_int`: how failures name a doc, and integer model args.
 """
 
 from __future__ import annotations
@@ -18,11 +19,27 @@ from typing import Any
 from lm_eval.api.instance import Instance
 
 from lm_eval_patches.errors import SettingsError
-from lm_eval_patches.messages import build_messages
+from lm_eval_patches.messages import MessageError, build_messages
 
 # Settings that only make sense when sampling; dropped for greedy decoding so transformers
 # does not warn about (or act on) them.
 _SAMPLING_ONLY = ("temperature", "top_p", "top_k", "min_p", "typical_p")
+
+
+def optional_int(backend: str, name: str, value: Any) -> int | None:
+    """A model arg as int or None (the CLI may hand over "None", "" or "20").
+
+    Raises:
+        SettingsError: the value is not an integer, naming the backend and the arg.
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"{backend} --model_args: {name} must be an integer, got {value!r}"
+        ) from None
 
 
 def doc_label(request: Instance) -> str:
@@ -46,7 +63,7 @@ def chat_history_of(context: Any) -> tuple[str | list[dict], bool]:
         return json.loads(prompt), True
     if isinstance(context, Sequence):
         return [dict(m) for m in context], True
-    raise TypeError(f"cannot use a request context of type {type(context).__name__}")
+    raise MessageError(f"cannot use a request context of type {type(context).__name__}")
 
 
 def request_messages(request: Instance) -> tuple[list[dict], bool]:

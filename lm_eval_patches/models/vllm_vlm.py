@@ -36,8 +36,9 @@ from lm_eval_patches.failures import (
 )
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.image import check_resize_args
-from lm_eval_patches.messages import ChatHistory, MessageError, build_messages
+from lm_eval_patches.messages import ChatHistory, MessageError
 from lm_eval_patches.models import vllm_inputs
+from lm_eval_patches.models.local_requests import doc_label, optional_int, request_messages
 from lm_eval_patches.registration import import_upstream
 
 log = logging.getLogger(__name__)
@@ -57,32 +58,6 @@ def _upstream_class() -> type:
 
 
 VLLM_VLM = _upstream_class()
-
-
-def _optional_int(name: str, value: Any) -> int | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SettingsError(f"vllm-vlm --model_args: {name} must be an integer") from None
-
-
-def doc_label(request: Any) -> str:
-    """How failures name a request's doc: its ``meta.id``, else lm-eval's doc index."""
-    doc = request.doc if isinstance(request.doc, dict) else {}
-    return str((doc.get("meta") or {}).get("id", request.doc_id))
-
-
-def request_chat(context: Any) -> Any:
-    """The chat of a request context: a plain prompt string, lm-eval's JSON chat (``.prompt``)
-    or the message list of pass mode."""
-    prompt = getattr(context, "prompt", None)
-    if isinstance(prompt, str):
-        return json.loads(prompt)
-    if isinstance(context, (str, list)):
-        return context
-    raise MessageError(f"cannot use a request context of type {type(context).__name__}")
 
 
 class MeraVLLMVLM(VLLM_VLM):
@@ -110,15 +85,15 @@ class MeraVLLMVLM(VLLM_VLM):
         **kwargs: Any,
     ) -> None:
         sizes = {
-            "width": _optional_int("image_width", image_width),
-            "height": _optional_int("image_height", image_height),
-            "max_side": _optional_int("image_max_side", image_max_side),
+            "width": optional_int("vllm-vlm", "image_width", image_width),
+            "height": optional_int("vllm-vlm", "image_height", image_height),
+            "max_side": optional_int("vllm-vlm", "image_max_side", image_max_side),
         }
         try:  # before the engine starts, so a bad combination fails fast
             check_resize_args(**sizes)
         except ValueError as exc:
             raise SettingsError(f"vllm-vlm --model_args: {exc}") from exc
-        frames = _optional_int("video_frames", video_frames) or 0
+        frames = optional_int("vllm-vlm", "video_frames", video_frames) or 0
         if frames < 1:
             raise SettingsError("vllm-vlm --model_args: video_frames must be positive")
         limits = vllm_inputs.mm_limits(limit_mm_per_prompt, max_images, max_audios, max_videos)
@@ -127,7 +102,7 @@ class MeraVLLMVLM(VLLM_VLM):
         # Upstream's own image_*/max_images stay unset: it would resize by its rules, and
         # max_images would overwrite limit_mm_per_prompt with an image-only limit.
         super().__init__(pretrained, **kwargs)
-        rate = _optional_int("audio_sample_rate", audio_sample_rate)
+        rate = optional_int("vllm-vlm", "audio_sample_rate", audio_sample_rate)
         extractor = getattr(self.processor, "feature_extractor", None)
         rate = rate or getattr(extractor, "sampling_rate", None) or 16000
         self.media_options = vllm_inputs.MediaOptions(
@@ -161,10 +136,7 @@ class MeraVLLMVLM(VLLM_VLM):
                 undecodable media); the caller records it as this request's failure.
         """
         context = request.args[0]
-        media = request.args[2] if len(request.args) > 2 else None
-        messages = build_messages(
-            request_chat(context), media, task=request.task_name, doc=doc_label(request)
-        )
+        messages, _ = request_messages(request)
         if isinstance(context, ChatHistory):  # pass mode: media inside the messages
             conversation = vllm_inputs.chat_conversation(messages, self.media_options)
             # A gen_prefix ends the chat with an assistant turn that the model continues.
