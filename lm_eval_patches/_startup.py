@@ -4,7 +4,9 @@ Stock lm-eval resolves ``--model NAME`` before it imports any task code and has 
 extra CLI flags, so a task pack alone cannot add backends or flags. This module installs a tiny
 post-import hook: once ``lm_eval.api.registry`` is imported our backends are registered, and
 once ``lm_eval._cli.run`` is imported our flags are added to ``lm-eval run``; once
-``lm_eval.api.group`` is imported, MERA group scores are applied (``groups.py``). It imports nothing
+``lm_eval.api.group`` is imported, MERA group scores are applied (``groups.py``);
+once ``lm_eval.evaluator`` is imported, every run's model gets the ruTiE dialogue runner
+(``models/dialogue_runner.py``). It imports nothing
 heavy and does nothing at all in interpreters that never import lm-eval.
 """
 
@@ -35,10 +37,17 @@ def _after_cli_run(module: ModuleType) -> None:
     install_run_flags(module)
 
 
+def _after_evaluator(module: ModuleType) -> None:
+    from lm_eval_patches.models.dialogue_runner import install as install_dialogue_runner
+
+    install_dialogue_runner(module)
+
+
 _HOOKS: dict[str, Callable[[ModuleType], None]] = {
     "lm_eval.api.registry": _after_registry,
     "lm_eval._cli.run": _after_cli_run,
     "lm_eval.api.group": _after_group,
+    "lm_eval.evaluator": _after_evaluator,
 }
 
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ALL_TASKS
+from conftest import ALL_TASKS, STANDALONE_TASKS
 
 from lm_eval_patches.fixtures.builder import FixtureOptions, build_records, select_specs
 from lm_eval_patches.tasks.prompt import PLACEHOLDER_RE
@@ -28,7 +28,7 @@ SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 PROMPTS = SNAPSHOTS / "prompts"
 CHAT = SNAPSHOTS / "chat"
 
-TASKS = ALL_TASKS
+TASKS = ALL_TASKS + STANDALONE_TASKS
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
 
