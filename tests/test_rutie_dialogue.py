@@ -231,6 +231,19 @@ def test_api_backend_runs_the_three_dialogues_at_once(dialogue_mirror: Path, tmp
         assert server.max_in_flight == 3
     assert len(bodies) == 3 * PER_DIALOGUE and all(t > started for t in arrivals)
     assistant = [[m["content"] for m in b["messages"] if m["role"] == "assistant"] for b in bodies]
+    # Pass mode: each medium sits in its own question's user turn, history turns included.
+    images = [
+        [
+            sum(isinstance(p, dict) and p.get("type") == "image_url" for p in m["content"])
+            if isinstance(m["content"], list)
+            else 0
+            for m in b["messages"]
+            if m["role"] == "user"
+        ]
+        for b in bodies
+    ]
+    assert images and all(n <= 1 for turns in images for n in turns)
+    assert any(n == 1 for turns in images for n in turns[:-1])
     # Every history answer is the model's own reply read by the extractor ("ОТВЕТ Б" -> B).
     assert all(a == "B" for turns in assistant for a in turns)
     lengths = sorted(len(turns) for turns in assistant)
