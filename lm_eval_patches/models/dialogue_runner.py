@@ -50,15 +50,32 @@ def run_dialogues(generate: Callable[[list], list], requests: list) -> list:
     steps = max(len(q) for q in queues.values())
     log.info("dialogue runner: %d dialogue(s), %d step(s)", len(queues), steps)
     for step in range(steps):
-        batch = [q[step] for q in queues.values() if step < len(q)]
-        for i in batch:
-            slots[i].task.rebuild(requests[i], shown[slots[i].key])
-        for i, reply in zip(batch, generate([requests[i] for i in batch]), strict=True):
+        batch = []
+        for i in (q[step] for q in queues.values() if step < len(q)):
+            if _rebuilt(slots[i], requests[i], shown[slots[i].key], answers, i):
+                batch.append(i)
+        replies = generate([requests[i] for i in batch]) if batch else []
+        for i, reply in zip(batch, replies, strict=True):
             answers[i] = reply
+        for i in (q[step] for q in queues.values() if step < len(q)):
             slot = slots[i]
-            slot.answer = slot.task.shown_answer(requests[i].doc, reply)
+            slot.answer = slot.task.shown_answer(requests[i].doc, answers[i])
             shown[slot.key][slot.position] = slot.answer
     return answers
+
+
+def _rebuilt(slot: Any, request: Any, shown: dict[int, str], answers: list, i: int) -> bool:
+    """Rebuild one request with its history; on any error its answer is a failure answer (the
+    dialogue goes on, showing no answer for it) and it is not sent."""
+    from lm_eval_patches.failures import FAILURES
+
+    try:
+        slot.task.rebuild(request, shown)
+    except Exception as err:  # one broken question must not sink the run
+        label = slot.task.doc_label(request.doc)
+        answers[i] = FAILURES.record(slot.task.config.task, label, f"dialogue history: {err}")
+        return False
+    return True
 
 
 def dialogue_aware(generate: Callable[..., list]) -> Callable[..., list]:

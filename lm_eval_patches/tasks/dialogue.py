@@ -37,6 +37,7 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval_patches.answers import extract_answer, option_labels
 from lm_eval_patches.errors import UserError
 from lm_eval_patches.failures import is_failure
+from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.tasks.prompt import PLACEHOLDER_RE, drop_context_slot, escape_media_slots
 from lm_eval_patches.tasks.task import MeraTask
 
@@ -200,7 +201,7 @@ class DialogueTask(MeraTask):
             {
                 "id": self.doc_label(d),
                 "text": self.history_text(d),
-                "media": [ref.sha256 for ref in self.doc_media(d)],
+                "media": self._media_hashes(d),
                 "answer": a,
             }
             for d, a in history
@@ -208,6 +209,12 @@ class DialogueTask(MeraTask):
         slot.history_key = hashlib.sha256(
             json.dumps(slot.history, ensure_ascii=False, sort_keys=True).encode()
         ).hexdigest()
+
+    def _media_hashes(self, doc: dict) -> list[str]:
+        try:
+            return [ref.sha256 for ref in self.doc_media(doc)]
+        except MediaError as err:  # its request failed already and says why
+            return [f"unreadable: {err}"]
 
     def shown_answer(self, doc: dict, reply: Any) -> str:
         """What later questions show as the model's answer to ``doc``: the option letter read
