@@ -252,3 +252,54 @@ def test_api_backend_runs_the_three_dialogues_at_once(dialogue_mirror: Path, tmp
     steps = [arrivals[i : i + 3] for i in range(0, len(arrivals), 3)]
     for before, after in zip(steps, steps[1:], strict=False):
         assert min(after) - max(before) >= 0.25
+
+
+class Killed(RuntimeError):
+    """Stands for the process dying mid-run."""
+
+
+class DyingLM(ScriptedLM):
+    """The scripted model, killed when it is asked for its ``calls``-th batch."""
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
+        self.calls -= 1
+        if self.calls == 0:
+            raise Killed("killed mid-run")
+        return super().generate_until(requests, disable_tqdm)
+
+
+def _evaluate(lm: LM, **kwargs) -> dict:
+    import lm_eval
+    import lm_eval.tasks
+
+    manager = lm_eval.tasks.TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=TASKS, num_fewshot=2, task_manager=manager, log_samples=True, **kwargs
+    )
+
+
+def _answers(results: dict) -> dict[tuple[str, int], tuple[str, list]]:
+    return {
+        (task, s["doc"]["meta"]["id"]): (s["arguments"][0][0], s["resps"])
+        for task, samples in results["samples"].items()
+        for s in samples
+    }
+
+
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(offline, tmp_path: Path) -> None:
+    """lm-eval's --use_cache keys each question on the history it was asked with: a run killed
+    after 3 dialogue steps and resumed on its cache asks only the rest, with the same prompts
+    and answers as an uninterrupted run."""
+    cache = str(tmp_path / "cache")
+    with pytest.raises(Killed):
+        _evaluate(DyingLM(calls=4), use_cache=cache)
+    resumed_lm = ScriptedLM()
+    resumed = _answers(_evaluate(resumed_lm, use_cache=cache))
+    whole = _answers(_evaluate(ScriptedLM()))
+    assert resumed == whole
+    # 3 steps of 6 dialogues (3 per task) came from the cache.
+    assert len(resumed_lm.asked) == len(whole) - 3 * 6
