@@ -36,7 +36,7 @@ from lm_eval.api.task import ConfigurableTask
 
 from lm_eval_patches.answers import extract_answer, option_labels
 from lm_eval_patches.errors import UserError
-from lm_eval_patches.failures import is_failure
+from lm_eval_patches.failures import FAILURES, is_failure
 from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.tasks.prompt import PLACEHOLDER_RE, drop_context_slot, escape_media_slots
 from lm_eval_patches.tasks.task import MeraTask
@@ -178,7 +178,11 @@ class DialogueTask(MeraTask):
         return ctx
 
     def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> Instance:
+        # This history-less build is never sent: the runner rebuilds every dialogue request
+        # before sending it, and a failure is recorded then, once.
+        start = len(FAILURES.items)
         instance = super().construct_requests(doc, ctx, **kwargs)
+        del FAILURES.items[start:]
         self._fewshot_used = []
         dialogue, position = self.place(doc)
         instance.mera_dialogue = DialogueSlot(self, dialogue, position, self._window)
