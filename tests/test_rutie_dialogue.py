@@ -42,9 +42,12 @@ class ScriptedLM(LM):
 
     MULTIMODAL = True
 
-    def __init__(self) -> None:
+    def __init__(self, die_at_call: int | None = None) -> None:
         super().__init__()
         self.asked: list[tuple[str, dict, object, dict]] = []
+        # Stands for the process dying when asked for this batch (the same model class, so
+        # the cache's model identity matches the resumed run's).
+        self.calls_left = die_at_call
 
     @property
     def tokenizer_name(self) -> str:
@@ -54,6 +57,10 @@ class ScriptedLM(LM):
         return json.dumps(chat_history, ensure_ascii=False)
 
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
+        if self.calls_left is not None:
+            self.calls_left -= 1
+            if self.calls_left == 0:
+                raise Killed("killed mid-run")
         out = []
         for request in requests:
             ctx, _, *rest = request.arguments
@@ -258,20 +265,6 @@ class Killed(RuntimeError):
     """Stands for the process dying mid-run."""
 
 
-class DyingLM(ScriptedLM):
-    """The scripted model, killed when it is asked for its ``calls``-th batch."""
-
-    def __init__(self, calls: int) -> None:
-        super().__init__()
-        self.calls = calls
-
-    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
-        self.calls -= 1
-        if self.calls == 0:
-            raise Killed("killed mid-run")
-        return super().generate_until(requests, disable_tqdm)
-
-
 def _evaluate(lm: LM, **kwargs) -> dict:
     import lm_eval
     import lm_eval.tasks
@@ -291,12 +284,12 @@ def _answers(results: dict) -> dict[tuple[str, int], tuple[str, list]]:
 
 
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(offline, tmp_path: Path) -> None:
-    """lm-eval's --use_cache keys each question on the history it was asked with: a run killed
+    """--use_cache keys each question on the history it was asked with: a run killed
     after 3 dialogue steps and resumed on its cache asks only the rest, with the same prompts
     and answers as an uninterrupted run."""
     cache = str(tmp_path / "cache")
     with pytest.raises(Killed):
-        _evaluate(DyingLM(calls=4), use_cache=cache)
+        _evaluate(ScriptedLM(die_at_call=4), use_cache=cache)
     resumed_lm = ScriptedLM()
     resumed = _answers(_evaluate(resumed_lm, use_cache=cache))
     whole = _answers(_evaluate(ScriptedLM()))
