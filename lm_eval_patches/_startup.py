@@ -5,8 +5,9 @@ extra CLI flags, so a task pack alone cannot add backends or flags. This module 
 post-import hook: once ``lm_eval.api.registry`` is imported our backends are registered, and
 once ``lm_eval._cli.run`` is imported our flags are added to ``lm-eval run``; once
 ``lm_eval.api.group`` is imported, MERA group scores are applied (``groups.py``); once
-``lm_eval.evaluator`` is imported, ``--use_cache`` gets our request cache and runs write
-``run_status.json`` (``cache/install.py``). It imports nothing
+``lm_eval.evaluator`` is imported, ``--use_cache`` gets our request cache, runs write
+``run_status.json`` (``cache/install.py``) and every run's model gets the ruTiE dialogue runner
+(``models/dialogue_runner.py``). It imports nothing
 heavy and does nothing at all in interpreters that never import lm-eval.
 """
 
@@ -33,8 +34,12 @@ def _after_group(module: ModuleType) -> None:
 
 def _after_evaluator(module: ModuleType) -> None:
     from lm_eval_patches.cache.install import install as install_cache
+    from lm_eval_patches.models.dialogue_runner import install as install_dialogue_runner
 
     install_cache(module)
+    # The runner wraps whatever model evaluate gets (our cache included), so each dialogue
+    # question reaches the cache with the history it is asked with, and its key covers it.
+    install_dialogue_runner(module)
 
 
 def _after_cli_run(module: ModuleType) -> None:

@@ -50,12 +50,14 @@ IMAGE_TASKS = [
     "realvqa",
     "ruhhh_image",
     "rumathvqa",
-    "rutie_vision_default",
+    "rutie_vision_gen",
     *(f"{group}_{config}" for group, configs in SCIENCE_CONFIGS.items() for config in configs),
 ]
-AUDIO_TASKS = ["ruenvaqa", "ruslun", "aquaria", "rutie_audio_default"]
+AUDIO_TASKS = ["ruenvaqa", "ruslun", "aquaria", "rutie_audio_gen"]
 VIDEO_TASKS = ["commonvideoqa", "realvideoqa", "ruhhh_video"]
-ALL_TASKS = IMAGE_TASKS + AUDIO_TASKS + VIDEO_TASKS  # every leaf task of the pack
+ALL_TASKS = IMAGE_TASKS + AUDIO_TASKS + VIDEO_TASKS  # every leaf task of the MERA groups
+# Runnable by name but in no group (ruTiE's no-history variants; the groups count _gen).
+STANDALONE_TASKS = ["rutie_vision_default", "rutie_audio_default"]
 
 
 def write_variant(name: str, breakers: dict, out: Path, options=None) -> dict[int, int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 import pytest
-from conftest import AUDIO_TASKS, VIDEO_TASKS
+from conftest import AUDIO_TASKS, STANDALONE_TASKS, VIDEO_TASKS
 
 import lm_eval_patches
 from lm_eval_patches.failures import FAILURES, failure_reason
@@ -46,7 +46,7 @@ DATASETS = [
     "RealVideoQA",
     "ruHHH-Video",
 ]
-TASKS = AUDIO_TASKS + VIDEO_TASKS
+TASKS = AUDIO_TASKS + STANDALONE_TASKS[1:] + VIDEO_TASKS
 BAD_INDEX = 1  # the AQUARIA test doc whose second audio is broken
 
 

@@ -168,8 +168,8 @@ def test_hf_audiolm_qwen_cli_with_cache(
     mirror: Path, tiny_qwen2_audio: Path, tmp_path: Path
 ) -> None:
     """The original's command shape (--apply_chat_template, batch 2) over two audio tasks;
-    --use_cache keyed by the media: a second run with a different model gets the cached
-    answers."""
+    --use_cache keyed by the media and the model: a rerun at batch size 1 gets every answer from
+    the cache, a different model computes its own."""
     cache = tmp_path / "cache" / "qwen"
 
     def run(
@@ -221,9 +221,17 @@ def test_hf_audiolm_qwen_cli_with_cache(
         audio = row["arguments"]["gen_args_0"]["arg_2"]["audio"]
         assert len(audio) == len(slots) and all(a["sha256"] for a in audio)
         assert not is_failure(row["resps"][0][0])
-    other = build_tiny_qwen2_audio(tmp_path / "other-model", seed=1)
-    second = run(other, tmp_path / "b", "1")
+    second = run(tiny_qwen2_audio, tmp_path / "b", "1")
     assert {k: r["resps"] for k, r in second.items()} == {k: r["resps"] for k, r in first.items()}
+    status = json.loads(next((tmp_path / "b").rglob("run_status.json")).read_text())
+    assert {t: status["tasks"][t]["from_cache"] for t in ("ruenvaqa", "aquaria")} == {
+        "ruenvaqa": 2,
+        "aquaria": 2,
+    }
+    other = build_tiny_qwen2_audio(tmp_path / "other-model", seed=1)
+    run(other, tmp_path / "o", "1")
+    status = json.loads(next((tmp_path / "o").rglob("run_status.json")).read_text())
+    assert all(status["tasks"][t]["from_cache"] == 0 for t in ("ruenvaqa", "aquaria"))
 
     # Data parallel over two CPU processes (torchrun; `accelerate launch --cpu` starts only
     # one process in accelerate 1.x): ranks split the docs, rank 0 writes them all, and the

@@ -120,13 +120,13 @@ def test_failed_task_has_no_score_and_its_group_skips_it(audio_run: dict) -> Non
     others = [
         tasks["aquaria"]["exact_match_norm,none"],
         (tasks["ruslun"]["intent_em,scoring"] + tasks["ruslun"]["slot_f1,scoring"]) / 2,
-        tasks["rutie_audio_default"]["exact_match_norm,none"],
+        tasks["rutie_audio_gen"]["exact_match_norm,none"],
     ]
     group = results["groups"]["mera_audio"]
     # The mean of the three scored datasets: the failed one is not averaged in as 0.
     assert group["score,none"] == pytest.approx(sum(others) / 3)
     assert group["n_failed,none"] == failed["n_failed,none"]
-    names = ["ruenvaqa", "aquaria", "rutie_audio_default"]
+    names = ["ruenvaqa", "aquaria", "rutie_audio_gen"]
     assert group["n_scored,none"] == tasks["ruslun"]["n_scored,scoring"] + sum(
         tasks[name]["n_scored,none"] for name in names
     )

@@ -58,6 +58,10 @@ def test_pack_demo_run_round_trips_through_the_validator(
 
     # Every answer is the logged filtered response of that doc id; ids are the data's test ids.
     logged = _logged_answers(baseline_run / "mera-baseline")
+    # ruTiE is packed from the dialogue variants the demo group runs, under the original ids.
+    assert {"rutie_vision_gen", "rutie_audio_gen"} <= set(
+        samples_logs(baseline_run / "mera-baseline")
+    )
     expected = ExpectedIds(mirror)
     for dataset in SUBMISSION_DATASETS:
         entries = packed[dataset.file]["data"]["test"]
