@@ -209,3 +209,47 @@ def test_start_commands_serve_with_a_token(llava_dir: Path, start: str) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_upstream_local_chat_completions_against_the_server(
+    llava_dir: Path, mera_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stock lm-eval's own LocalChatCompletion (not our subclass of it) on an image task, fed
+    the original's default media form (PIL images), answered by our server: upstream sends one
+    PNG image part per request and a text part, and every sample gets the model's answer."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from lm_eval_patches.registration import import_upstream
+    from lm_eval_patches.settings import RUN_OPTIONS
+
+    upstream = import_upstream(
+        ("local-chat-completions", "openai-chat-completions"),
+        "lm_eval.models.openai_completions",
+        "LocalChatCompletion",
+    )
+    assert upstream.__module__ == "lm_eval.models.openai_completions"
+    monkeypatch.setattr(RUN_OPTIONS, "backend_resolves_media", False)  # a third-party backend
+    adapter = recording("hf-image-text-to-text")(str(llava_dir), **CPU)
+    config = ServerConfig("hf-image-text-to-text", str(llava_dir), served_model_name="tiny")
+    with serve(config, adapter) as url:
+        lm = upstream(
+            model="tiny", base_url=f"{url}/v1/chat/completions", num_concurrent=1, max_retries=1
+        )
+        results = lm_eval.simple_evaluate(
+            model=lm,
+            tasks=["weird"],
+            limit=2,
+            apply_chat_template=True,
+            gen_kwargs="max_gen_toks=3",
+            log_samples=True,
+            task_manager=TaskManager(include_path=str(TASKS_DIR), include_defaults=False),
+        )
+    assert len(adapter.received) == 2
+    for conversation in adapter.received:
+        (role, parts), *_ = conversation[-1:]
+        assert role == "user"
+        assert [kind for kind, _ in kinds(conversation[-1])] == ["image"]
+        assert any(kind == "text" for kind, _ in parts)
+    got = [s["resps"][0][0] for s in results["samples"]["weird"]]
+    assert len(got) == 2 and all(isinstance(a, str) and a for a in got)

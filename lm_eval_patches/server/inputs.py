@@ -5,7 +5,8 @@ dialects, ``data:`` URLs decoded in memory into MediaRefs whose MIME type is sni
 bytes). This module adds the server's own rules on top: known roles only, each medium really of
 its kind, image headers readable (the pixels are decoded later by the adapter, reduced to the
 media layer's pixel budget; sources too large to reduce are refused there with a 400), and
-``http(s)`` media fetched, with a size cap, only when the server allows remote media. Every
+``http(s)`` media fetched, with a size cap, only when the server allows remote media; text
+parts never hold media slots (a literal ``<image>`` in them is escaped as in task prompts). Every
 refusal is an :class:`APIError` (400) naming the request field at fault, e.g.
 ``messages[0].content[1]``.
 """
@@ -20,6 +21,7 @@ from lm_eval_patches.media.errors import MediaError
 from lm_eval_patches.media.ref import MediaRef
 from lm_eval_patches.messages import MEDIA_KINDS, MessageError, media_parts, parse_openai_messages
 from lm_eval_patches.server.errors import APIError
+from lm_eval_patches.tasks.prompt import escape_media_slots
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _FIELD = re.compile(r"^(messages\[\d+\](?:\.content\[\d+\])?)")
@@ -68,6 +70,10 @@ def _checked_media(messages: list[dict], policy: MediaPolicy) -> list[dict]:
                 if isinstance(medium, str):  # a remote URL, kept because remote media are on
                     medium = MediaRef.from_bytes(kind, _fetch(medium, where, policy), where=where)
                 part = {"type": kind, kind: _check(medium, kind, where, policy)}
+            elif kind == "text":
+                # Only content parts are media: a literal "<image>" left in a client's text
+                # (stock lm-eval leaves one) must not become an extra slot in the template.
+                part = {**part, "text": escape_media_slots(str(part.get("text", "")))}
             parts.append(part)
         checked.append({"role": message["role"], "content": parts})
     return checked
