@@ -94,11 +94,33 @@ def tidy_results_table() -> Iterator[None]:
         lm_eval.utils.make_table = original
 
 
+def missing_summary(status: dict | None) -> str | None:
+    """One line naming the tasks with samples missing from the outputs (``run_status.json``
+    counts them), or None when nothing is missing."""
+    tasks = (status or {}).get("tasks") or {}
+    missing = {name: t.get("missing", 0) for name, t in tasks.items() if t.get("missing")}
+    if not missing:
+        return None
+    listed = ", ".join(f"{name} {count}" for name, count in sorted(missing.items()))
+    return (
+        f"mera: {sum(missing.values())} sample(s) missing from the outputs ({listed}); the run "
+        f"is incomplete (see run_status.json): rerun the same command with --use_cache; exit "
+        f"status {FAILED_EXIT_STATUS}"
+    )
+
+
 def finish_with_failures(start: int) -> None:
     """After everything is written: when requests failed since ``start``, print the details
-    and a one-line summary as the last line on stderr, and exit with FAILED_EXIT_STATUS."""
+    and a one-line summary as the last line on stderr, and exit with FAILED_EXIT_STATUS; the
+    same, with its own line, when a task is incomplete (samples missing from the outputs)."""
+    from lm_eval_patches import run_record
+
     failed = FAILURES.since(start)
     if not failed:
+        line = missing_summary(run_record.LAST_STATUS)
+        if line:
+            print(line, file=sys.stderr)
+            raise SystemExit(FAILED_EXIT_STATUS)
         return
     print(FAILURES.summary(failed), file=sys.stderr)
     print(FAILURES.summary_line(failed), file=sys.stderr)
@@ -113,7 +135,10 @@ def run_with_outcome(
     A :class:`~lm_eval_patches.errors.UserError` (raised directly or behind another exception)
     ends the process with one line on stderr and exit status 2; other exceptions propagate.
     """
+    from lm_eval_patches import run_record
+
     start = len(FAILURES.items)
+    run_record.LAST_STATUS = None
     verbosity = getattr(args, "verbosity", None)
     try:
         with tidy_results_table():

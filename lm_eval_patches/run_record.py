@@ -63,10 +63,16 @@ def results_folder(tracker: Any) -> Path:
     return path / str(tracker.general_config_tracker.model_name_sanitized)
 
 
+# The status last written by this process (the CLI's exit status reads its missing counts).
+LAST_STATUS: dict[str, Any] | None = None
+
+
 def write_run_status(tracker: Any, results: dict, samples: dict | None, run: Any) -> Path:
     """Write ``run_status.json`` for the results lm-eval just saved; returns its path."""
+    global LAST_STATUS
     folder = results_folder(tracker)
     status = build_run_status(results, samples, run)
+    LAST_STATUS = status
     status["results_file"] = f"results_{tracker.date_id}.json"
     path = folder / RUN_STATUS_FILE
     tmp = path.with_suffix(f".tmp{os.getpid()}")

@@ -15,6 +15,7 @@ import lm_eval_patches
 from lm_eval_patches.errors import USER_ERROR_EXIT_STATUS, UserError, wants_traceback
 from lm_eval_patches.failures import (
     FAILED_ANSWER,
+    FAILED_EXIT_STATUS,
     FAILURES,
     FailureLog,
     build_failure_answer,
@@ -269,3 +270,25 @@ def test_user_error_through_the_cli(mirror: Path) -> None:
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: task weird: --num_fewshot 5 is larger than its few-shot")
+
+
+def test_an_incomplete_run_exits_non_zero_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Samples missing from the outputs (run_status.json counts them) end the run like
+    failures do: one line naming the tasks, after everything is written, and a non-zero exit."""
+    from lm_eval_patches import run_outcome, run_record
+
+    def execute(args) -> None:  # what the tracker records after writing the results
+        run_record.LAST_STATUS = {"tasks": {"weird": {"missing": 2}, "ruclevr": {"missing": 0}}}
+
+    with pytest.raises(SystemExit) as stop:
+        run_outcome.run_with_outcome(execute, argparse.Namespace(model="x"), ours=False)
+    assert stop.value.code == FAILED_EXIT_STATUS
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("mera: 2 sample(s) missing from the outputs (weird 2)")
+
+    def complete(args) -> None:
+        run_record.LAST_STATUS = {"tasks": {"weird": {"missing": 0}}}
+
+    run_outcome.run_with_outcome(complete, argparse.Namespace(model="x"), ours=False)
