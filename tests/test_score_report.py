@@ -304,3 +304,27 @@ def test_report_without_the_dataset_says_so(
     page = out.read_text()
     assert "dataset not available here" in page and "data:image/jpeg" not in page
     assert "media not shown" in capsys.readouterr().out
+
+
+def test_report_scores_agree_with_the_runs_group_scores(baseline_run: Path) -> None:
+    """The report's per-modality and overall rows are the run's own MERA group scores (the
+    same definition), so a reader never sees two numbers for "image"."""
+    from lm_eval_patches.report.collect import load_run, score_tables
+    from lm_eval_patches.rescore import load_pack
+    from lm_eval_patches.runlogs import find_run
+    from lm_eval_patches.skills import load_taxonomy
+
+    logs = find_run(baseline_run)
+    pack = load_pack(TASKS_DIR)
+    tables = score_tables([load_run(logs, pack)], pack, load_taxonomy())
+    report = {row["modality"]: row["values"][0] for row in tables.modalities}
+    groups = logs.results["groups"]
+    expected = {
+        "image": groups["mera_image"]["score,none"],
+        "audio": groups["mera_audio"]["score,none"],
+        "video": groups["mera_video"]["score,none"],
+        "all": groups["mera_multimodal"]["score,none"],
+    }
+    assert set(report) == set(expected)
+    for modality, value in expected.items():
+        assert math.isclose(report[modality], value, abs_tol=1e-9), modality

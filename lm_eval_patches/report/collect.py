@@ -26,17 +26,29 @@ log = logging.getLogger(__name__)
 BASELINE_MODEL = "mera-baseline"
 
 
-def headline_metric(pack: TaskPack, task: str) -> str:
-    """The metric MERA reports first for a task: group EM for ruHHH, else the first listed."""
-    spec = pack.tasks[task]
-    if spec.options.group_by and "group_exact_match" in spec.aggregations:
-        return "group_exact_match"
-    return next(iter(spec.aggregations), "exact_match")
+def score_metrics(pack: TaskPack, task: str) -> list[str]:
+    """The metrics whose mean is the task's score, as the MERA group scores define it
+    (``tasks.scoring.ScoringOptions.score_metrics``: ``exact_match_norm``; ruSLUn: the mean of
+    ``intent_em`` and ``slot_f1``), so the report and the results table agree."""
+    return list(pack.tasks[task].options.score_metrics)
 
 
 def judge_metric(pack: TaskPack, task: str) -> str:
     """The judge metric that goes with the headline one."""
     return GROUP_JS if pack.tasks[task].options.group_by else JS
+
+
+def _score(entry: dict[str, Any], metrics: list[str]) -> float | None:
+    values = [_value(entry, metric) for metric in metrics]
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values) / len(values)
+
+
+def _weight(entry: dict[str, Any]) -> float:
+    """Samples the task scored (``n_scored``), as the group scores weigh subtasks."""
+    scored = _value(entry, "n_scored")
+    return scored if scored is not None else float(entry.get("sample_len", 0) or 0)
 
 
 def _value(entry: dict[str, Any], metric: str) -> float | None:
@@ -111,22 +123,23 @@ def _mean(values: list[float | None], weights: list[int] | None = None) -> float
 
 
 def score_tables(runs: list[RunView], pack: TaskPack, taxonomy: Taxonomy) -> ScoreTables:
-    """Task rows (headline and judge metric), then datasets (size-weighted over their tasks),
-    modalities and skills (plain means over the datasets that have them)."""
+    """Task rows (the task's score and judge metric), then datasets (weighted by samples scored
+    over their tasks), modalities, overall and skills (plain means over the datasets that have
+    them): the definitions of the MERA group scores (``lm_eval_patches.groups``)."""
     tasks = sorted({t for run in runs for t in run.scores})
     task_rows = []
     for task in tasks:
-        metric, judge = headline_metric(pack, task), judge_metric(pack, task)
+        metrics, judge = score_metrics(pack, task), judge_metric(pack, task)
         some = next(run.scores[task] for run in runs if task in run.scores)
         task_rows.append(
             {
                 "task": task,
                 "dataset": pack.tasks[task].dataset_path,
                 "modalities": task_modalities(some),
-                "metric": metric,
-                "values": [_value(run.results.get(task, {}), metric) for run in runs],
+                "metric": " + ".join(metrics),
+                "values": [_score(run.results.get(task, {}), metrics) for run in runs],
                 "judge": [_value(run.results.get(task, {}), judge) for run in runs],
-                "sizes": [run.results.get(task, {}).get("sample_len", 0) for run in runs],
+                "sizes": [_weight(run.results.get(task, {})) for run in runs],
             }
         )
     by_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -136,7 +149,7 @@ def score_tables(runs: list[RunView], pack: TaskPack, taxonomy: Taxonomy) -> Sco
     for dataset, rows in sorted(by_dataset.items()):
         values = []
         for i in range(len(runs)):
-            weights = [row["sizes"][i] or 1 for row in rows]
+            weights = [row["sizes"][i] for row in rows]
             values.append(_mean([row["values"][i] for row in rows], weights))
         modalities = sorted({m for row in rows for m in row["modalities"]})
         dataset_rows.append(
@@ -159,6 +172,14 @@ def score_tables(runs: list[RunView], pack: TaskPack, taxonomy: Taxonomy) -> Sco
                     "values": [_mean([r["values"][i] for r in rows]) for i in range(len(runs))],
                 }
             )
+    if dataset_rows:  # as mera_multimodal: every dataset once, whatever its modality
+        modality_rows.append(
+            {
+                "modality": "all",
+                "datasets": len(dataset_rows),
+                "values": [_mean([r["values"][i] for r in dataset_rows]) for i in range(len(runs))],
+            }
+        )
     skill_rows = []
     for skill in taxonomy.skills():
         rows = [r for r in dataset_rows if skill.name in r["skills"]]

@@ -108,8 +108,10 @@ def render_page(
 <style>{_static("report.css")}</style></head>
 <body>
 <h1>MERA Multi report</h1>
-<p class="meta">{len(runs)} run(s), made {made} by mera-mm report. Scores: the headline
-metric of each task (group EM for ruHHH, intent EM for ruSLUn, EM otherwise); JS is the judge
+<p class="meta">{len(runs)} run(s), made {made} by mera-mm report. Scores: each task's
+score as the MERA group scores define it (<code>exact_match_norm</code>; ruSLUn: the mean of
+intent EM and slot F1), datasets weighted by samples scored, modalities and "all" as plain means
+over datasets; JS is the judge
 score where <code>mera-mm score --judge_url</code> added it; differences are against the
 baseline run.</p>
 <ul class="meta">{sources}</ul>
