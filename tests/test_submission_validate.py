@@ -255,3 +255,22 @@ def test_bombs_by_declared_and_actual_size() -> None:
 
     many = zip_bytes({f"{i}.json": b"" for i in range(1001)})
     assert [p.code for p in SafeZip.open(many, "z").problems] == ["MM104"]
+
+
+def test_without_a_mirror_and_hub_ids_are_not_checked_at_once(
+    expected: ExpectedIds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No mirror and no hub (offline here): one quick probe, every dataset reported as not
+    checked with what to do (never hours of retries, never called missing)."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("MERA_DATA_DIR", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    path = tmp_path / "good.zip"
+    path.write_bytes(zip_bytes(good_members(expected)))
+    report = validate_archive(path, expected=ExpectedIds(None))
+    assert {p.code for p in report.problems} == {"MM403"}
+    assert all("set MERA_DATA_DIR" in p.detail for p in report.problems)
+    text = "\n".join(report.lines())
+    assert "missing for a complete submission" not in text
+    assert text.splitlines()[-1].startswith("valid, but test ids NOT checked for 18 dataset(s)")

@@ -55,6 +55,23 @@ def dataset_test_ids(dataset: SubmissionDataset) -> list[int]:
     return ids
 
 
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face Hub cannot serve the test ids (offline mode, or no answer from its
+    endpoint within a few seconds), or None when it answers. One quick probe, so a machine
+    without network learns it at once instead of after every dataset's retries."""
+    import huggingface_hub.constants
+    import requests
+
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    endpoint = huggingface_hub.constants.ENDPOINT
+    try:
+        requests.head(endpoint, timeout=5)
+    except requests.RequestException as exc:
+        return f"{endpoint} did not answer ({type(exc).__name__})"
+    return None
+
+
 class ExpectedIds:
     """Test ids per dataset, loaded once each; ``errors`` keeps why a dataset could not be."""
 
@@ -62,10 +79,31 @@ class ExpectedIds:
         self.data_dir = data_dir
         self._ids: dict[str, list[int] | None] = {}
         self.errors: dict[str, str] = {}
+        self._hub_problem: str | None = None
+        self._hub_probed = False
+
+    def _hub_is_down(self, dataset: SubmissionDataset) -> str | None:
+        """When the dataset would come from the hub and the hub cannot serve it: the reason."""
+        from lm_eval_patches.tasks.data import mirror_path
+
+        with mirror_root(self.data_dir):
+            if mirror_path(dataset.hub_path) is not None:
+                return None
+        if not self._hub_probed:
+            self._hub_probed, self._hub_problem = True, hub_unreachable()
+        return self._hub_problem
 
     def get(self, dataset: SubmissionDataset) -> list[int] | None:
         """The dataset's test ids, or None (reason in ``errors``) when they cannot be loaded."""
         if dataset.file not in self._ids:
+            down = self._hub_is_down(dataset)
+            if down:
+                self._ids[dataset.file] = None
+                self.errors[dataset.file] = (
+                    f"no local mirror holds it and the hub cannot be asked ({down}); pass "
+                    "--data DIR or set MERA_DATA_DIR to the mirror the runs used"
+                )
+                return None
             try:
                 with mirror_root(self.data_dir):
                     self._ids[dataset.file] = dataset_test_ids(dataset)

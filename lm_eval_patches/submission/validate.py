@@ -76,12 +76,22 @@ class ValidationReport:
                 out.append(f"{title}:")
                 out += [f"  {p}" for p in found]
         incomplete = self.by_severity(INCOMPLETE)
-        if incomplete:
+        unchecked = [p for p in incomplete if p.code == "MM403"]
+        missing = [p for p in incomplete if p.code != "MM403"]
+        if missing:
             out.append("missing for a complete submission:")
-            out += [f"  {p}" for p in incomplete]
+            out += [f"  {p}" for p in missing]
+        if unchecked:
+            out.append("test ids not checked:")
+            out += [f"  {p}" for p in unchecked]
         errors = len(self.by_severity(ERROR))
         if errors:
             out.append(f"INVALID: {errors} error(s)")
+        elif incomplete and not missing:
+            out.append(
+                f"valid, but test ids NOT checked for {len(unchecked)} dataset(s) (listed above):"
+                " completeness unknown"
+            )
         elif incomplete:
             present = len(self.checked)
             out.append(
