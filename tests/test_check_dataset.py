@@ -82,7 +82,7 @@ def test_ruhhh_shared_media_and_rutie_optional_media_are_warnings(
 
 
 def test_golds_of_a_private_set_in_hub_layout_fail(mirror: Path) -> None:
-    report = check_dataset(mirror / ORG / "LabTabVQA", rules=FIXTURE_RULES)
+    report = check_dataset(mirror / ORG / "LabTabVQA", access="private", rules=FIXTURE_RULES)
     golds = [f for f in report.errors() if f.check == "golds"]
     assert golds and "private set" in golds[0].message and golds[0].split == "test"
 
@@ -204,3 +204,15 @@ def test_source_layout_with_domain_folders(sources: dict[str, Path], tmp_path: P
     assert report.stats["items"] == {"shots": 6, "test": 60}
     (dup,) = report.errors()  # ids repeat across domains (configs) freely, not within one
     assert dup.check == "ids" and dup.config == "physics"
+
+
+def test_a_mirror_folder_is_checked_dataset_by_dataset(mirror: Path, capsys) -> None:
+    """`mera-mm check-dataset MIRROR` (as MERA_DATA_DIR is laid out) checks each dataset on its
+    own: ids repeat across datasets, never within one, so nothing is flagged for that; a
+    private set built with its golds (no --private) is not taken for a leak."""
+    from lm_eval_patches.cli import main as cli_main
+
+    assert cli_main(["check-dataset", str(mirror), "--no-media"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\ndataset ") + out.startswith("dataset ") == 18
+    assert "FAILED" not in out and "used 18 times" not in out

@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     """Check each folder, print the report(s); 1 when a check fails, 2 on a bad folder."""
     import json
 
-    from lm_eval_patches.dataset_check.layout import DatasetLayoutError
+    from lm_eval_patches.dataset_check.layout import DatasetLayoutError, dataset_folders
     from lm_eval_patches.dataset_check.media import MediaRules
     from lm_eval_patches.dataset_check.run import check_dataset
 
@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
         video_seconds=args.video_seconds,
     )
     reports = []
-    for folder in args.dirs:
+    folders = [folder for given in args.dirs for folder in dataset_folders(given)]
+    for folder in folders:
         try:
             reports.append(check_dataset(folder, args.access, rules, not args.no_media))
         except DatasetLayoutError as exc:
@@ -54,7 +55,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "prompt endings) and media (readable, format, resolution, blur, near-duplicates, "
         "duration, streams). Exit status: 0 clean, 1 a check failed, 2 not a dataset.",
     )
-    cd.add_argument("dirs", nargs="+", metavar="DIR", help="dataset folder(s)")
+    cd.add_argument(
+        "dirs",
+        nargs="+",
+        metavar="DIR",
+        help="dataset folder(s), or a mirror folder (each dataset in it is checked on its own)",
+    )
     cd.add_argument("--json", action="store_true", help="print the report as JSON")
     cd.add_argument(
         "--access",

@@ -95,6 +95,33 @@ def media_kind(key: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _is_dataset(folder: Path) -> bool:
+    """A source-layout dataset (``test.json``, or domain folders holding one) or a hub-layout
+    one (a ``README.md`` with parquet files beneath it)."""
+    if (folder / "test.json").is_file():
+        return True
+    children = [p for p in folder.iterdir() if p.is_dir()]
+    if any((p / "test.json").is_file() for p in children):
+        return True
+    return (folder / "README.md").is_file() and next(folder.rglob("*.parquet"), None) is not None
+
+
+def dataset_folders(root: str | Path) -> list[Path]:
+    """``root`` when it is one dataset; else the datasets under it, one or two levels down (a
+    mirror such as ``MERA_DATA_DIR`` holds ``ORG/NAME`` folders), so each is checked on its
+    own (ids, balance and duplicates are per dataset). ``[root]`` when nothing is found."""
+    root = Path(root)
+    if not root.is_dir() or _is_dataset(root):
+        return [root]
+    found: list[Path] = []
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        if _is_dataset(child):
+            found.append(child)
+        else:
+            found += [g for g in sorted(child.iterdir()) if g.is_dir() and _is_dataset(g)]
+    return found or [root]
+
+
 def open_dataset(root: str | Path, access: str | None = None) -> DatasetSource:
     """Detect the layout of ``root`` and describe it.
 
