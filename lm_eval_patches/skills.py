@@ -143,3 +143,29 @@ def task_datasets(tasks_dir: str | Path) -> dict[str, str]:
         if isinstance(raw["task"], str) and dataset:
             found[raw["task"]] = dataset
     return found
+
+
+# A new dataset's first tag, until its contributor lists what it really tests: a leaf that
+# applies to every modality, so the scaffold passes the taxonomy checks as written.
+DEFAULT_SKILLS = {modality: "Object recognition" for modality in MODALITIES}
+
+
+def tag_dataset(skills_file: str | Path, dataset_path: str, skills: list[str]) -> Taxonomy:
+    """Append ``dataset_path: [skills]`` to the ``datasets`` map of a taxonomy file (the last
+    block of ``data/skills.yaml``; comments and layout kept) and return the parsed result. A
+    dataset already tagged keeps its tags (the file is left as it is).
+
+    Raises:
+        ValueError: a skill is no leaf, or the file does not end with its ``datasets`` block.
+    """
+    path = Path(skills_file)
+    text = path.read_text(encoding="utf-8")
+    before = parse_taxonomy(yaml.safe_load(text), str(path))
+    if dataset_path in before.datasets:
+        return before
+    updated = text.rstrip("\n") + f"\n  {dataset_path}: [{', '.join(skills)}]\n"
+    after = parse_taxonomy(yaml.safe_load(updated), str(path))
+    if after.datasets.get(dataset_path) != tuple(skills):
+        raise ValueError(f"{path}: datasets is not the last block; tag {dataset_path} there")
+    path.write_text(updated, encoding="utf-8")
+    return after

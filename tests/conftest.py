@@ -60,6 +60,23 @@ ALL_TASKS = IMAGE_TASKS + AUDIO_TASKS + VIDEO_TASKS  # every leaf task of the ME
 STANDALONE_TASKS = ["rutie_vision_default", "rutie_audio_default"]
 
 
+def _contributed_tasks() -> dict[str, str]:
+    """``{task: dataset_path}`` of the tasks added with ``mera-mm new-task``: every task YAML in a
+    folder of the pack that declares its fixture data (``fixture.yaml``). The MERA lists above
+    stay exact; these come on top, so a scaffolded task passes the suite as written."""
+    from lm_eval_patches.fixtures.declared import FIXTURE_FILE
+    from lm_eval_patches.skills import task_datasets
+
+    found: dict[str, str] = {}
+    for spec in sorted(TASKS_DIR.glob(f"*/{FIXTURE_FILE}")):
+        found.update(task_datasets(spec.parent))
+    return found
+
+
+CONTRIBUTED_DATASETS = _contributed_tasks()  # task -> hub id
+CONTRIBUTED_TASKS = sorted(CONTRIBUTED_DATASETS)
+
+
 def write_variant(name: str, breakers: dict, out: Path, options=None) -> dict[int, int]:
     """Write fixture dataset ``name`` with ``breakers[index](record)`` applied to those test
     docs (to break them on purpose); returns {index: meta.id} of the changed docs."""
@@ -98,11 +115,12 @@ def _fresh_run_options():
 
 @pytest.fixture(scope="session")
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every fixture dataset, written once per session (golds everywhere)."""
+    """Every fixture dataset, contributed tasks' included, written once per session (golds
+    everywhere)."""
     from lm_eval_patches.fixtures.builder import build_fixtures
 
     out = tmp_path_factory.mktemp("mirror")
-    build_fixtures(out)
+    build_fixtures(out, include_paths=[TASKS_DIR])
     return out
 
 

@@ -12,13 +12,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TASKS_DIR
-from test_prompts import CYRILLIC, check_snapshot, render
+from conftest import REPO, TASKS_DIR
+from test_prompts import CYRILLIC, check_snapshot
 
 from lm_eval_patches.cli import main
 from lm_eval_patches.dataset_check.run import check_dataset
 from lm_eval_patches.fixtures.builder import FixtureOptions, build_fixtures
 from lm_eval_patches.tasks.prompt import PLACEHOLDER_RE
+from lm_eval_patches.tasks.snapshot import render
 
 NEW = {"scaffoldvqa": "image", "scaffoldaqa": "audio", "scaffoldvideoqa": "video"}
 DATASETS = {
@@ -34,6 +35,11 @@ def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     pack = root / "multimodal_tasks"
     shutil.copytree(TASKS_DIR, pack)
     (root / "docs" / "tasks").mkdir(parents=True)  # a repository: new-task keeps its catalogue
+    # ... tags the dataset's skills (docs/skills.md regenerated) and writes its prompt snapshot.
+    (root / "lm_eval_patches" / "data").mkdir(parents=True)
+    shutil.copy2(REPO / "lm_eval_patches" / "data" / "skills.yaml", root / "lm_eval_patches/data")
+    shutil.copy2(REPO / "docs" / "skills.md", root / "docs" / "skills.md")
+    (root / "tests" / "snapshots" / "prompts").mkdir(parents=True)
     for name, modality in NEW.items():
         args = ["new-task", name, "--modality", modality, "--dataset", DATASETS[name]]
         access = ["--access", "private"] if modality == "audio" else []
@@ -41,7 +47,7 @@ def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     mirror = root / "mirror"
     options = FixtureOptions(private=True)  # as the hub serves them: private golds hidden
     build_fixtures(mirror, list(DATASETS.values()), options, include_paths=[pack])
-    return {"pack": pack, "mirror": mirror, "catalogue": root / "docs" / "tasks"}
+    return {"pack": pack, "mirror": mirror, "catalogue": root / "docs" / "tasks", "root": root}
 
 
 def test_scaffold_files(scaffolded: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
@@ -84,6 +90,29 @@ def test_scaffolded_tasks_load_render_and_snapshot(
         check_snapshot(tmp_path / f"{name}.json", snap)
         monkeypatch.delenv("MERA_UPDATE_SNAPSHOTS")
         check_snapshot(tmp_path / f"{name}.json", render(tasks[name]))
+        if modality != "audio":  # new-task's snapshot: the suite's mirror has every gold
+            stored = scaffolded["root"] / "tests" / "snapshots" / "prompts" / f"{name}.json"
+            check_snapshot(stored, snap)
+
+
+def test_scaffold_tags_skills_and_regenerates_the_page(scaffolded: dict[str, Path]) -> None:
+    import yaml
+
+    from lm_eval_patches.commands.skills import render_markdown
+    from lm_eval_patches.skills import load_taxonomy, parse_taxonomy, task_datasets
+
+    root = scaffolded["root"]
+    text = (root / "lm_eval_patches" / "data" / "skills.yaml").read_text(encoding="utf-8")
+    taxonomy = parse_taxonomy(yaml.safe_load(text))
+    shipped = load_taxonomy()
+    assert text.startswith((REPO / "lm_eval_patches/data/skills.yaml").read_text("utf-8"))
+    added = {f"MERA-evaluation/{d}" for d in DATASETS.values()}
+    assert set(taxonomy.datasets) == set(shipped.datasets) | added
+    for dataset in added:
+        assert taxonomy.dataset_skills(dataset) == ("Object recognition",)
+    page = (root / "docs" / "skills.md").read_text(encoding="utf-8")
+    assert page == render_markdown(taxonomy, task_datasets(scaffolded["pack"]))
+    assert "| ScaffoldAQA | `scaffoldaqa` | Object recognition |" in page
 
 
 def test_scaffolded_datasets_pass_check_dataset(scaffolded: dict[str, Path]) -> None:

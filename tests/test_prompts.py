@@ -1,9 +1,10 @@
 """Prompt snapshots (lmms-eval style): test doc 0 of every MERA Multi task, rendered in-process.
 
-For each leaf task, ``tests/snapshots/prompts/<task>.json`` holds the exact prompt
-(``task.doc_to_text``), the target and the media list (kind, mime, name, sha256 of each
-``MediaRef`` from ``task.doc_media``). ``tests/snapshots/chat/weird.json`` holds one
-chat-templated context (``fewshot_context`` with mera-baseline's ``apply_chat_template``).
+For each leaf task (those added with ``mera-mm new-task`` included),
+``tests/snapshots/prompts/<task>.json`` holds what ``lm_eval_patches.tasks.snapshot.render``
+makes of it: the exact prompt, the target and the media list (kind, mime, name, sha256).
+``tests/snapshots/chat/weird.json`` holds one chat-templated context (``fewshot_context`` with
+mera-baseline's ``apply_chat_template``).
 Run with ``MERA_UPDATE_SNAPSHOTS=1`` to rewrite the snapshots instead of comparing.
 
 The snapshots rely on fixture builds being byte-for-byte reproducible, which
@@ -18,17 +19,20 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ALL_TASKS, STANDALONE_TASKS
+from conftest import ALL_TASKS, CONTRIBUTED_TASKS, STANDALONE_TASKS
 
 from lm_eval_patches.fixtures.builder import FixtureOptions, build_records, select_specs
 from lm_eval_patches.tasks.prompt import PLACEHOLDER_RE
+from lm_eval_patches.tasks.snapshot import first_test_doc as _doc0
+from lm_eval_patches.tasks.snapshot import render, snapshot_text
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 PROMPTS = SNAPSHOTS / "prompts"
 CHAT = SNAPSHOTS / "chat"
 
-TASKS = ALL_TASKS + STANDALONE_TASKS
+MERA_TASKS = ALL_TASKS + STANDALONE_TASKS
+TASKS = MERA_TASKS + CONTRIBUTED_TASKS  # plus tasks added with `mera-mm new-task`
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
 
@@ -39,7 +43,7 @@ def updating() -> bool:
 
 def check_snapshot(path: Path, data: dict) -> None:
     """Compare ``data`` with the stored snapshot, or rewrite it when updating."""
-    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    text = snapshot_text(data)
     if updating():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -71,24 +75,6 @@ def tasks(mirror: Path, manager) -> dict:
         return manager.load(TASKS)["tasks"]
 
 
-def _doc0(task) -> dict:
-    return next(iter(task.test_docs()))
-
-
-def render(task) -> dict:
-    doc = _doc0(task)
-    return {
-        "task": task.config.task,
-        "doc_id": doc["meta"]["id"],
-        "prompt": task.doc_to_text(doc),
-        "target": task.doc_to_target(doc),
-        "media": [
-            {"kind": r.kind, "mime": r.mime, "name": r["name"], "sha256": r.sha256}
-            for r in task.doc_media(doc)
-        ],
-    }
-
-
 def test_task_list_is_every_leaf_task(manager) -> None:
     leaves = {
         name
@@ -97,7 +83,8 @@ def test_task_list_is_every_leaf_task(manager) -> None:
         and entry.kind.name.endswith("TASK")
     }
     assert leaves == set(TASKS)
-    assert len(TASKS) == len(set(TASKS)) == 34
+    assert len(MERA_TASKS) == len(set(MERA_TASKS)) == 34
+    assert not set(MERA_TASKS) & set(CONTRIBUTED_TASKS)
 
 
 @pytest.mark.parametrize("name", TASKS)

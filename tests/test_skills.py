@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from conftest import ALL_TASKS, REPO, TASKS_DIR
+from conftest import ALL_TASKS, CONTRIBUTED_DATASETS, REPO, TASKS_DIR
 
 from lm_eval_patches.commands.skills import render_markdown
 from lm_eval_patches.skills import load_taxonomy, parse_taxonomy, task_datasets
@@ -20,7 +20,10 @@ def test_every_task_is_tagged_with_known_skills() -> None:
         assert skills, f"task {task} ({dataset}) has no skills in lm_eval_patches/data/skills.yaml"
         for name in skills:
             assert taxonomy.skill(name).modalities  # a leaf, with modalities
-    assert len(taxonomy.datasets) == 18
+    # Exactly the 18 MERA datasets are tagged, plus those of tasks added with `mera-mm new-task`.
+    mera = {tasks[task] for task in ALL_TASKS}
+    assert len(mera) == 18
+    assert set(taxonomy.datasets) == mera | set(CONTRIBUTED_DATASETS.values())
 
 
 def test_original_taxonomy_bugs_are_fixed() -> None:
