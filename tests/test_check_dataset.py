@@ -217,5 +217,5 @@ def test_a_mirror_folder_is_checked_dataset_by_dataset(mirror: Path, capsys) -> 
 
     assert cli_main(["check-dataset", str(mirror), "--no-media"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\ndataset ") + out.startswith("dataset ") == 18
+    assert out.count("\ndataset ") + out.startswith("dataset ") == 18 + len(CONTRIBUTED_DATASETS)
     assert "FAILED" not in out and "used 18 times" not in out
