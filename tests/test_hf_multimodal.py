@@ -283,3 +283,27 @@ def test_huge_image_is_answered_and_an_undecodable_one_fails_alone(
     (failure,) = FAILURES.items[before:]
     assert failure.doc == "id-1" and "task t, doc 1, field inputs.image" in failure.reason
     assert is_failure(answers[0]) and isinstance(answers[1], str)
+
+
+def test_batch_sizes_one_and_two_give_the_same_greedy_answers(
+    lm: MeraHFMultimodalLM, monkeypatch
+) -> None:
+    """Greedy answers do not depend on how requests are batched (left padding, masks)."""
+    reqs = [
+        request(1, "<image> Что изображено? Ответ:", {"visual": [image_ref(png((100, 50)), 1)]}),
+        request(2, "Вопрос без картинки, подлиннее. Ответ:", {}),
+        request(3, "<image> Какой цвет?", {"visual": [image_ref(png((30, 60), "green"), 3)]}),
+        request(4, "<image> и <image>", {"visual": [image_ref(png((64, 64)), 4)] * 2}),
+    ]
+    spy = ProcessorSpy(lm.processor)
+    monkeypatch.setattr(lm, "processor", spy)
+    monkeypatch.setattr(lm, "batch_size_per_gpu", 2)
+    in_pairs = lm.generate_until(reqs, disable_tqdm=True)
+    paired_calls, spy.calls[:] = list(spy.calls), []
+    monkeypatch.setattr(lm, "batch_size_per_gpu", 1)
+    one_by_one = lm.generate_until(reqs, disable_tqdm=True)
+    # The batches really differed: two prompts per processor call, then one.
+    assert max(len(call["text"]) for call in paired_calls) == 2
+    assert all(len(call["text"]) == 1 for call in spy.calls)
+    assert not any(is_failure(a) for a in in_pairs)
+    assert one_by_one == in_pairs
