@@ -117,29 +117,21 @@ def load_taxonomy() -> Taxonomy:
     return parse_taxonomy(yaml.safe_load(text))
 
 
-class _TaskYamlLoader(yaml.SafeLoader):
-    """Reads task YAMLs for plain keys; lm-eval's ``!function`` tags become None."""
-
-
-_TaskYamlLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
 def task_datasets(tasks_dir: str | Path) -> dict[str, str]:
     """``{task name: dataset_path}`` for every task YAML under ``tasks_dir`` (groups skipped).
 
     ``dataset_path`` may come from an included YAML (one level, as our templates use).
     """
+    from lm_eval_patches.task_pack import load_yaml
+
     found: dict[str, str] = {}
     for path in sorted(Path(tasks_dir).rglob("*.yaml")):
-        raw = yaml.load(path.read_text("utf-8"), Loader=_TaskYamlLoader) or {}
+        raw = load_yaml(path)
         if not isinstance(raw, dict) or "task" not in raw or "group" in raw:
             continue
         dataset = raw.get("dataset_path")
         if dataset is None and isinstance(raw.get("include"), str):
-            included = yaml.load(
-                (path.parent / raw["include"]).read_text("utf-8"), Loader=_TaskYamlLoader
-            )
-            dataset = (included or {}).get("dataset_path")
+            dataset = load_yaml(path.parent / raw["include"]).get("dataset_path")
         if isinstance(raw["task"], str) and dataset:
             found[raw["task"]] = dataset
     return found

@@ -33,6 +33,7 @@ from lm_eval_patches.cache.keys import (
     request_key,
 )
 from lm_eval_patches.cache.store import AnswerStore, cache_file_for
+from lm_eval_patches.models.local_requests import doc_label
 
 # A child of lm-eval's logger: these lines appear in the run's log, at its verbosity.
 log = logging.getLogger("lm_eval.mera_cache")
@@ -258,7 +259,7 @@ class MeraCachingLM:
                 self.model_id,
                 attr,
                 task=req.task_name,
-                doc=_doc_label(req),
+                doc=doc_label(req),
             )
         except (TypeError, ValueError) as exc:
             self._warn_once(f"value {type(value)}", f"answer not cached: not plain data ({exc})")
@@ -343,7 +344,3 @@ def _doc_labels(req: Any) -> list[str]:
     if "id" in meta:
         labels.append(str(meta["id"]))
     return labels
-
-
-def _doc_label(req: Any) -> str:
-    return _doc_labels(req)[-1]
